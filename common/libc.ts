@@ -1,0 +1,130 @@
+// The system calls Node lacks, through koffi: syncfs, extended attributes,
+// open-file-description locks and ioctl (FIFREEZE/FITHAW). Linux x86_64/aarch64 glibc.
+
+import koffi from 'koffi';
+import { UpdaterError } from './errors.ts';
+
+const libc = koffi.load('libc.so.6');
+
+const c = {
+  syncfs: libc.func('int syncfs(int fd)'),
+  llistxattr: libc.func('long llistxattr(const char *path, _Out_ uint8_t *list, size_t size)'),
+  lgetxattr: libc.func('long lgetxattr(const char *path, const char *name, _Out_ uint8_t *value, size_t size)'),
+  lsetxattr: libc.func('int lsetxattr(const char *path, const char *name, const uint8_t *value, size_t size, int flags)'),
+  fgetxattr: libc.func('long fgetxattr(int fd, const char *name, _Out_ uint8_t *value, size_t size)'),
+  fsetxattr: libc.func('int fsetxattr(int fd, const char *name, const uint8_t *value, size_t size, int flags)'),
+  lremovexattr: libc.func('int lremovexattr(const char *path, const char *name)'),
+  fcntlLock: libc.func('int fcntl(int fd, int cmd, _Inout_ uint8_t *lock)'),
+  ioctl: libc.func('int ioctl(int fd, unsigned long request, long arg)'),
+  strerror: libc.func('const char *strerror(int errnum)'),
+};
+
+const ERANGE = 34;
+const ENODATA = 61;
+const ENOTSUP = 95;
+
+function errnoError(op: string, target: string): UpdaterError {
+  const errno = koffi.errno();
+  const err = new UpdaterError('IO_ERRNO', `${op} ${target}: ${c.strerror(errno) as string} (errno ${errno})`);
+  (err as UpdaterError & { errno: number }).errno = errno;
+  return err;
+}
+
+/** Flushes every dirty page of the filesystem holding `fd` (one call for a whole transaction). */
+export function syncfs(fd: number, what = `fd ${fd}`): void {
+  if (c.syncfs(fd) !== 0) throw errnoError('syncfs', what);
+}
+
+/** Lists the xattr names of `path` (not following symlinks). Unsupported filesystems give []. */
+export function listXattrs(path: string): string[] {
+  let size = 256;
+  for (;;) {
+    const buf = Buffer.alloc(size);
+    const n = Number(c.llistxattr(path, buf, size));
+    if (n >= 0) return n === 0 ? [] : buf.subarray(0, n - 1).toString('latin1').split('\0');
+    const errno = koffi.errno();
+    if (errno === ENOTSUP) return [];
+    if (errno !== ERANGE) throw errnoError('llistxattr', path);
+    size *= 4;
+  }
+}
+
+/** Reads one xattr of `path` (not following symlinks); null when absent. */
+export function getXattr(path: string, name: string): Buffer | null {
+  let size = 256;
+  for (;;) {
+    const buf = Buffer.alloc(size);
+    const n = Number(c.lgetxattr(path, name, buf, size));
+    if (n >= 0) return buf.subarray(0, n);
+    const errno = koffi.errno();
+    if (errno === ENODATA || errno === ENOTSUP) return null;
+    if (errno !== ERANGE) throw errnoError(`lgetxattr ${name}`, path);
+    size = Math.max(size * 4, Number(c.lgetxattr(path, name, null, 0)));
+  }
+}
+
+/** Reads one xattr through an open fd; null when absent. */
+export function fgetXattr(fd: number, name: string, what: string): Buffer | null {
+  let size = 256;
+  for (;;) {
+    const buf = Buffer.alloc(size);
+    const n = Number(c.fgetxattr(fd, name, buf, size));
+    if (n >= 0) return buf.subarray(0, n);
+    const errno = koffi.errno();
+    if (errno === ENODATA || errno === ENOTSUP) return null;
+    if (errno !== ERANGE) throw errnoError(`fgetxattr ${name}`, what);
+    size *= 4;
+  }
+}
+
+/** All xattrs of `path` with non-empty values (ostree skips empty ones), sorted by name. */
+export function readAllXattrs(path: string): { name: string; value: Buffer }[] {
+  const out: { name: string; value: Buffer }[] = [];
+  for (const name of listXattrs(path).sort()) {
+    const value = getXattr(path, name);
+    if (value !== null && value.length > 0) out.push({ name, value });
+  }
+  return out;
+}
+
+export function setXattr(path: string, name: string, value: Uint8Array): void {
+  if (c.lsetxattr(path, name, value, value.length, 0) !== 0) throw errnoError(`lsetxattr ${name}`, path);
+}
+
+export function fsetXattr(fd: number, name: string, value: Uint8Array, what: string): void {
+  if (c.fsetxattr(fd, name, value, value.length, 0) !== 0) throw errnoError(`fsetxattr ${name}`, what);
+}
+
+// Open-file-description locks, as ostree takes on `.lock` (fcntl F_OFD_SETLK).
+const F_OFD_SETLK = 37;
+const F_RDLCK = 0;
+const F_WRLCK = 1;
+const F_UNLCK = 2;
+const EAGAIN = 11;
+const EACCES = 13;
+
+/** Tries to take (or drop) an OFD lock on the whole file; returns false when another holder conflicts. */
+export function tryLockFd(fd: number, kind: 'shared' | 'exclusive' | 'unlock', what: string): boolean {
+  // struct flock { short l_type; short l_whence; off_t l_start; off_t l_len; pid_t l_pid; } = 32 bytes on LP64.
+  const fl = Buffer.alloc(32);
+  fl.writeInt16LE(kind === 'shared' ? F_RDLCK : kind === 'exclusive' ? F_WRLCK : F_UNLCK, 0);
+  if (c.fcntlLock(fd, F_OFD_SETLK, fl) === 0) return true;
+  const errno = koffi.errno();
+  if (errno === EAGAIN || errno === EACCES) return false;
+  throw errnoError('fcntl(F_OFD_SETLK)', what);
+}
+
+// <linux/fs.h>: FIFREEZE = _IOWR('X', 119, int), FITHAW = _IOWR('X', 120, int).
+const FIFREEZE = 0xc0045877;
+const FITHAW = 0xc0045878;
+
+/** Freezes then thaws the filesystem of `fd`, flushing its journal; returns false if unsupported. */
+export function freezeThaw(fd: number, what: string): boolean {
+  if (c.ioctl(fd, FIFREEZE, 0) !== 0) {
+    const errno = koffi.errno();
+    if (errno === 95 || errno === 25 || errno === 1 || errno === 22) return false; // EOPNOTSUPP, ENOTTY, EPERM, EINVAL
+    throw errnoError('ioctl(FIFREEZE)', what);
+  }
+  if (c.ioctl(fd, FITHAW, 0) !== 0) throw errnoError('ioctl(FITHAW)', what);
+  return true;
+}

@@ -1,0 +1,176 @@
+// Checks a commit (or a subpath of it) out into a directory, as `ostree checkout`:
+// hardlinks into the object store where the repo mode allows (bare, bare-user
+// in user mode, bare-user-only), copies otherwise. Zero-sized files are always
+// copied: hardlinking every empty file to one inode would make them share writes.
+
+import { chmod, chown, copyFile, lchown, link, lstat, mkdir, rm, symlink, unlink, writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { isErrno, UpdaterError } from '../common/errors.ts';
+import { setXattr } from '../common/libc.ts';
+import { Limiter } from '../common/limit.ts';
+import { isDirMode, type DirMeta } from './objects/index.ts';
+import type { ContentInfo, Repo } from './repo/repo.ts';
+
+export interface CheckoutOptions {
+  /** Require hardlinks: fail instead of copying when a link is impossible (`-H`). */
+  requireHardlinks?: boolean;
+  /** Always copy (`-C`). */
+  forceCopy?: boolean;
+  /** Write into an existing destination, replacing files (`--union`). */
+  union?: boolean;
+  /** Check out only this path of the tree (`--subpath`). */
+  subpath?: string;
+  /** Do not apply ownership or xattrs (`-U`); setuid/setgid bits are dropped. */
+  userMode?: boolean;
+}
+
+export interface CheckoutStats {
+  files: number;
+  hardlinked: number;
+  copied: number;
+  dirs: number;
+}
+
+interface Ctx {
+  repo: Repo;
+  opts: CheckoutOptions;
+  limiter: Limiter;
+  stats: CheckoutStats;
+  canLink: boolean;
+}
+
+/** Checks out `commit` (a checksum) into `dest`. */
+export async function checkoutCommit(repo: Repo, commit: string, dest: string, opts: CheckoutOptions = {}): Promise<CheckoutStats> {
+  const c = await repo.loadCommit(commit);
+  const userMode = opts.userMode ?? process.getuid?.() !== 0;
+  const ctx: Ctx = {
+    repo,
+    opts: { ...opts, userMode },
+    limiter: new Limiter(16),
+    stats: { files: 0, hardlinked: 0, copied: 0, dirs: 0 },
+    // Objects carry the right metadata on disk only in these cases.
+    canLink: !opts.forceCopy && (repo.mode === 'bare' || repo.mode === 'bare-user-only' || (repo.mode === 'bare-user' && userMode)),
+  };
+  if (opts.requireHardlinks && !ctx.canLink) {
+    throw new UpdaterError('STORE_CHECKOUT_NO_HARDLINK', `cannot hardlink from a ${repo.mode} repository${repo.mode === 'bare-user' ? ' without --user-mode' : ''}`, { hint: 'drop -H to copy' });
+  }
+
+  let tree = c.rootTree;
+  let meta = c.rootMeta;
+  if (opts.subpath !== undefined && opts.subpath !== '/' && opts.subpath !== '') {
+    const parts = opts.subpath.split('/').filter((p) => p !== '');
+    for (let i = 0; i < parts.length; i++) {
+      const dt = await repo.loadDirtree(tree);
+      const d = dt.dirs.find((x) => x.name === parts[i]);
+      if (d) {
+        tree = d.treeChecksum;
+        meta = d.metaChecksum;
+        continue;
+      }
+      const f = dt.files.find((x) => x.name === parts[i]);
+      if (f && i === parts.length - 1) {
+        await checkoutFile(ctx, f.checksum, dest);
+        return ctx.stats;
+      }
+      throw new UpdaterError('STORE_PATH_NOT_FOUND', `path ${opts.subpath} not found in commit ${commit}`);
+    }
+  }
+
+  const existing = await lstat(dest).catch(() => null);
+  if (existing && !opts.union) {
+    throw new UpdaterError('STORE_CHECKOUT_EXISTS', `destination ${dest} already exists`, { hint: 'use --union to write into it' });
+  }
+  await checkoutDir(ctx, tree, meta, dest);
+  return ctx.stats;
+}
+
+async function checkoutDir(ctx: Ctx, treeCsum: string, metaCsum: string, dest: string): Promise<void> {
+  const [tree, meta] = await Promise.all([ctx.repo.loadDirtree(treeCsum), ctx.repo.loadDirmeta(metaCsum)]);
+  await makeDir(ctx, dest);
+  ctx.stats.dirs++;
+  const jobs: Promise<void>[] = [];
+  for (const f of tree.files) {
+    await ctx.limiter.acquire();
+    jobs.push(checkoutFile(ctx, f.checksum, join(dest, f.name)).finally(() => ctx.limiter.release()));
+  }
+  for (const d of tree.dirs) await checkoutDir(ctx, d.treeChecksum, d.metaChecksum, join(dest, d.name));
+  const settled = await Promise.allSettled(jobs);
+  const failed = settled.find((s): s is PromiseRejectedResult => s.status === 'rejected');
+  if (failed) throw failed.reason;
+  // Directory metadata last, so a read-only directory can still be filled.
+  await applyDirMeta(ctx, dest, meta);
+}
+
+/** Creates `dest` as a directory; in union mode a non-directory there is replaced, never followed. */
+async function makeDir(ctx: Ctx, dest: string): Promise<void> {
+  try {
+    await mkdir(dest, { mode: 0o700 });
+  } catch (err) {
+    if (!isErrno(err, 'EEXIST') || !ctx.opts.union) throw checkoutError(dest, err);
+    const st = await lstat(dest);
+    if (!st.isDirectory()) {
+      await unlink(dest);
+      await mkdir(dest, { mode: 0o700 });
+    }
+  }
+}
+
+async function applyDirMeta(ctx: Ctx, dest: string, meta: DirMeta): Promise<void> {
+  if (!isDirMode(meta.mode)) throw new UpdaterError('STORE_OBJECT_INVALID', `dirmeta for ${dest} is not a directory`);
+  if (!ctx.opts.userMode) {
+    for (const x of meta.xattrs) setXattr(dest, x.name, x.value);
+    await chown(dest, meta.uid, meta.gid);
+    await chmod(dest, meta.mode & 0o7777);
+  } else {
+    await chmod(dest, meta.mode & 0o777);
+  }
+}
+
+async function checkoutFile(ctx: Ctx, csum: string, dest: string): Promise<void> {
+  const info = await ctx.repo.readContentInfo(csum);
+  const h = info.header;
+  ctx.stats.files++;
+  if (ctx.opts.union) await rm(dest, { force: true, recursive: true });
+  if (h.symlinkTarget) {
+    await symlink(h.symlinkTarget, dest).catch((err) => {
+      throw checkoutError(dest, err);
+    });
+    if (!ctx.opts.userMode) {
+      await lchown(dest, h.uid, h.gid);
+      for (const x of h.xattrs) setXattr(dest, x.name, x.value);
+    }
+    return;
+  }
+  if (ctx.canLink && info.size > 0) {
+    try {
+      await link(info.path, dest);
+      ctx.stats.hardlinked++;
+      return;
+    } catch (err) {
+      if (!isErrno(err, 'EXDEV') && !isErrno(err, 'EMLINK')) throw checkoutError(dest, err);
+      if (ctx.opts.requireHardlinks) throw new UpdaterError('STORE_CHECKOUT_NO_HARDLINK', `cannot hardlink object ${csum} to ${dest}: ${(err as Error).message}`);
+    }
+  }
+  await copyOut(ctx, info, dest);
+  ctx.stats.copied++;
+}
+
+async function copyOut(ctx: Ctx, info: ContentInfo, dest: string): Promise<void> {
+  const h = info.header;
+  if (ctx.repo.mode === 'archive') await writeFile(dest, await ctx.repo.readContentData(info), { mode: 0o600, flag: 'wx' });
+  else await copyFile(info.path, dest, 1 /* COPYFILE_EXCL */);
+  if (!ctx.opts.userMode) {
+    for (const x of h.xattrs) setXattr(dest, x.name, x.value);
+    // chown before chmod: chown clears setuid/setgid bits.
+    await chown(dest, h.uid, h.gid);
+    await chmod(dest, h.mode & 0o7777);
+  } else {
+    await chmod(dest, h.mode & 0o777);
+  }
+}
+
+function checkoutError(dest: string, err: unknown): Error {
+  if (err instanceof UpdaterError) return err;
+  if (isErrno(err, 'EEXIST')) return new UpdaterError('STORE_CHECKOUT_EXISTS', `${dest} already exists`, { hint: 'use --union to replace existing files' });
+  return new UpdaterError('STORE_CHECKOUT_FAILED', `checking out ${dest}: ${(err as Error).message}`, { cause: err });
+}

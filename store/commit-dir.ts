@@ -1,0 +1,228 @@
+// Commits a directory tree (`ostree commit --tree=dir=DIR`): walks it depth
+// first, writes content, dirtree and dirmeta objects, then the commit and ref.
+// File work runs through one Limiter so directories overlap while memory stays
+// bounded by the directories on the current path, not by the tree's size.
+
+import type { Stats } from 'node:fs';
+import { lstat, readdir, readlink, stat } from 'node:fs/promises';
+import { join } from 'node:path';
+import { isErrno, UpdaterError } from '../common/errors.ts';
+import { readAllXattrs } from '../common/libc.ts';
+import { Limiter } from '../common/limit.ts';
+import { variant, type VarDict } from './gvariant/index.ts';
+import {
+  encodeCommit, encodeDirmeta, encodeDirtree, S_IFMT, validateName, type DirTreeDir, type DirTreeFile, type FileHeader, type Xattr,
+} from './objects/index.ts';
+import type { Repo } from './repo/repo.ts';
+import { Transaction } from './repo/transaction.ts';
+import { validateRef } from './repo/refs.ts';
+
+export interface CommitOptions {
+  branch?: string;
+  subject?: string;
+  body?: string;
+  /** Seconds since the epoch; default now. */
+  timestamp?: number;
+  /** Extra metadata, in order (`--add-metadata-string`). */
+  metadata?: VarDict;
+  /** Parent checksum; undefined = current branch head; null = none (orphan). */
+  parent?: string | null;
+  ownerUid?: number;
+  ownerGid?: number;
+  /** Do not commit when the tree equals the parent's (`--skip-if-unchanged`). */
+  skipIfUnchanged?: boolean;
+  /** Skip the automatic `ostree.ref-binding` (`--no-bindings`). */
+  noBindings?: boolean;
+  onLockWait?: () => void;
+}
+
+export interface CommitResult {
+  checksum: string;
+  /** True when --skip-if-unchanged found the tree equal to the parent's. */
+  unchanged: boolean;
+  stats: { contentWritten: number; contentBytesWritten: number; metadataWritten: number; filesReused: number };
+}
+
+/** Xattrs ostree never carries from a source tree: our own bare-user bookkeeping. */
+const SKIP_XATTRS = new Set(['user.ostreemeta']);
+
+interface WalkContext {
+  tx: Transaction;
+  repo: Repo;
+  limiter: Limiter;
+  opts: CommitOptions;
+  devino: Promise<Map<string, string>> | null | undefined;
+  canonical: boolean;
+  filesReused: number;
+}
+
+/** Writes `dir` into `repo` as a commit (optionally on `opts.branch`); see ostree commit. */
+export async function commitDirectory(repo: Repo, dir: string, opts: CommitOptions = {}): Promise<CommitResult> {
+  if (opts.branch !== undefined) validateRef(opts.branch);
+  const st = await stat(dir).catch((err) => {
+    throw new UpdaterError('STORE_COMMIT_SOURCE', `cannot commit ${dir}: ${(err as Error).message}`, { cause: err });
+  });
+  if (!st.isDirectory()) throw new UpdaterError('STORE_COMMIT_SOURCE', `cannot commit ${dir}: not a directory`);
+
+  let parent = opts.parent;
+  if (parent === undefined) parent = opts.branch !== undefined ? await repo.readRef(opts.branch) : null;
+  if (parent !== null) await repo.loadCommit(parent);
+
+  const tx = await Transaction.begin(repo, { onWait: opts.onLockWait });
+  try {
+    const ctx: WalkContext = {
+      tx, repo, opts, limiter: new Limiter(16),
+      // The devino cache is only valid when the committed metadata equals the object's.
+      devino: opts.ownerUid !== undefined || opts.ownerGid !== undefined || repo.mode === 'archive' || repo.mode === 'bare-user-only' ? null : undefined,
+      canonical: repo.mode === 'bare-user-only',
+      filesReused: 0,
+    };
+    const root = await writeDir(ctx, dir);
+
+    if (opts.skipIfUnchanged && parent !== null) {
+      const p = await repo.loadCommit(parent);
+      if (p.rootTree === root.treeChecksum && p.rootMeta === root.metaChecksum) {
+        await tx.abort();
+        return { checksum: parent, unchanged: true, stats: { ...tx.stats, filesReused: ctx.filesReused } };
+      }
+    }
+
+    const metadata: VarDict = [...(opts.metadata ?? [])];
+    if (opts.branch !== undefined && !opts.noBindings && !metadata.some(([k]) => k === 'ostree.ref-binding')) {
+      metadata.push(['ostree.ref-binding', variant('as', [opts.branch])]);
+    }
+    const commitBytes = encodeCommit({
+      metadata,
+      parent,
+      subject: opts.subject ?? '',
+      body: opts.body ?? '',
+      timestamp: opts.timestamp ?? Math.floor(Date.now() / 1000),
+      rootTree: root.treeChecksum,
+      rootMeta: root.metaChecksum,
+    });
+    const checksum = await tx.writeMetadata('commit', commitBytes);
+    if (opts.branch !== undefined) tx.setRef(null, opts.branch, checksum);
+    await tx.commit();
+    return { checksum, unchanged: false, stats: { ...tx.stats, filesReused: ctx.filesReused } };
+  } catch (err) {
+    await tx.abort();
+    throw err;
+  }
+}
+
+function readXattrs(path: string): Xattr[] {
+  return readAllXattrs(path).filter((x) => !SKIP_XATTRS.has(x.name));
+}
+
+function ownership(ctx: WalkContext, uid: number, gid: number): { uid: number; gid: number } {
+  if (ctx.canonical) return { uid: 0, gid: 0 };
+  return { uid: ctx.opts.ownerUid ?? uid, gid: ctx.opts.ownerGid ?? gid };
+}
+
+/** Canonical permissions for bare-user-only: at most 0755 (ostree's CANONICAL_PERMISSIONS). */
+function canonMode(ctx: WalkContext, mode: number): number {
+  return ctx.canonical ? mode & (S_IFMT | 0o755) : mode;
+}
+
+async function writeDir(ctx: WalkContext, path: string): Promise<{ treeChecksum: string; metaChecksum: string }> {
+  const st = await lstat(path);
+  const metaChecksum = await ctx.tx.writeMetadata('dirmeta', encodeDirmeta({
+    ...ownership(ctx, st.uid, st.gid),
+    mode: canonMode(ctx, st.mode),
+    xattrs: ctx.canonical ? [] : readXattrs(path),
+  }));
+
+  const names = await readNames(path);
+  const files: Promise<DirTreeFile>[] = [];
+  const dirs: DirTreeDir[] = [];
+  for (const name of names) {
+    const child = join(path, name);
+    const cst = await lstat(child);
+    if (cst.isDirectory()) {
+      const sub = await writeDir(ctx, child);
+      dirs.push({ name, ...sub });
+    } else if (cst.isFile() || cst.isSymbolicLink()) {
+      await ctx.limiter.acquire();
+      files.push(
+        writeFile(ctx, child, cst).then(
+          (checksum) => ({ name, checksum }),
+          (err) => {
+            throw err;
+          },
+        ).finally(() => ctx.limiter.release()),
+      );
+    } else {
+      throw new UpdaterError('STORE_UNSUPPORTED_FILE_TYPE', `cannot commit ${child}: only regular files, symlinks and directories can be committed`);
+    }
+  }
+  const settled = await Promise.allSettled(files);
+  const failed = settled.find((s): s is PromiseRejectedResult => s.status === 'rejected');
+  if (failed) throw failed.reason;
+  const treeChecksum = await ctx.tx.writeMetadata('dirtree', encodeDirtree({ files: settled.map((s) => (s as PromiseFulfilledResult<DirTreeFile>).value), dirs }));
+  return { treeChecksum, metaChecksum };
+}
+
+/** Entry names as valid UTF-8 (ostree requires it), each a legal dirtree name. */
+async function readNames(path: string): Promise<string[]> {
+  const raw = await readdir(path, { encoding: 'buffer' });
+  const dec = new TextDecoder('utf-8', { fatal: true });
+  return raw.map((b) => {
+    let name: string;
+    try {
+      name = dec.decode(b);
+    } catch {
+      throw new UpdaterError('STORE_INVALID_FILENAME', `cannot commit ${join(path, b.toString('latin1'))}: file name is not valid UTF-8`);
+    }
+    validateName(name, path);
+    return name;
+  });
+}
+
+async function writeFile(ctx: WalkContext, path: string, st: Stats): Promise<string> {
+  if (st.isFile() && st.nlink > 1 && ctx.devino !== null) {
+    const hit = (await devinoCache(ctx)).get(`${st.dev}:${st.ino}`);
+    if (hit !== undefined) {
+      ctx.filesReused++;
+      return hit;
+    }
+  }
+  const isLink = st.isSymbolicLink();
+  const header: FileHeader = {
+    ...ownership(ctx, st.uid, st.gid),
+    mode: canonMode(ctx, st.mode),
+    symlinkTarget: isLink ? await readlink(path) : '',
+    xattrs: ctx.canonical ? [] : readXattrs(path),
+  };
+  try {
+    return await ctx.tx.writeContent(header, { path });
+  } catch (err) {
+    if (err instanceof UpdaterError) throw new UpdaterError(err.code, `${path}: ${err.message}`, { cause: err, hint: err.hint });
+    if (isErrno(err, 'EACCES')) throw new UpdaterError('STORE_COMMIT_SOURCE', `cannot read ${path}: permission denied`, { cause: err });
+    throw err;
+  }
+}
+
+/**
+ * ostree's devino cache: (device, inode) → checksum of every content object in
+ * the repo, so files of a hardlink checkout are recognised without being read.
+ * Built on the first hardlinked file met.
+ */
+function devinoCache(ctx: WalkContext): Promise<Map<string, string>> {
+  ctx.devino ??= scanDevino(ctx.repo);
+  return ctx.devino;
+}
+
+async function scanDevino(repo: Repo): Promise<Map<string, string>> {
+  const map = new Map<string, string>();
+  const limiter = new Limiter(32);
+  const pending: Promise<void>[] = [];
+  for await (const [csum, kind, path] of repo.listObjects()) {
+    if (kind !== 'file') continue;
+    pending.push(limiter.run(async () => {
+      const s = await lstat(path).catch(() => null);
+      if (s && s.isFile()) map.set(`${s.dev}:${s.ino}`, csum);
+    }));
+  }
+  await Promise.all(pending);
+  return map;
+}
