@@ -11,7 +11,7 @@ import { readAllXattrs } from '../common/libc.ts';
 import { Limiter } from '../common/limit.ts';
 import { variant, type VarDict } from './gvariant/index.ts';
 import {
-  encodeCommit, encodeDirmeta, encodeDirtree, S_IFMT, validateName, type DirTreeDir, type DirTreeFile, type FileHeader, type Xattr,
+  encodeCommit, encodeDirmeta, encodeDirtree, S_IFLNK, S_IFMT, validateName, type DirTreeDir, type DirTreeFile, type FileHeader, type Xattr,
 } from './objects/index.ts';
 import type { Repo } from './repo/repo.ts';
 import { Transaction } from './repo/transaction.ts';
@@ -119,9 +119,10 @@ function ownership(ctx: WalkContext, uid: number, gid: number): { uid: number; g
   return { uid: ctx.opts.ownerUid ?? uid, gid: ctx.opts.ownerGid ?? gid };
 }
 
-/** Canonical permissions for bare-user-only: at most 0755 (ostree's CANONICAL_PERMISSIONS). */
+/** Canonical permissions for bare-user-only: at most 0755 (ostree's CANONICAL_PERMISSIONS); symlinks stay 0777. */
 function canonMode(ctx: WalkContext, mode: number): number {
-  return ctx.canonical ? mode & (S_IFMT | 0o755) : mode;
+  if (!ctx.canonical || (mode & S_IFMT) === S_IFLNK) return mode;
+  return mode & (S_IFMT | 0o755);
 }
 
 async function writeDir(ctx: WalkContext, path: string): Promise<{ treeChecksum: string; metaChecksum: string }> {

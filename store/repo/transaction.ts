@@ -207,7 +207,7 @@ export class Transaction {
         await utimes(tmp, 0, 0);
         return;
       case 'bare-user-only':
-        if (h.uid !== 0 || h.gid !== 0 || h.xattrs.length > 0 || (perms & ~0o775) !== 0) {
+        if (h.uid !== 0 || h.gid !== 0 || h.xattrs.length > 0 || (!isLink && (perms & ~0o775) !== 0)) {
           throw new UpdaterError('STORE_OBJECT_INVALID', `content object with uid ${h.uid}, gid ${h.gid}, mode 0${perms.toString(8)} or xattrs cannot be stored in a bare-user-only repository`);
         }
         if (isLink) {
