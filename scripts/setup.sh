@@ -1,0 +1,29 @@
+#!/usr/bin/env bash
+# Installs everything atomic needs on Debian 12: the system tools its tests use
+# as oracles (apt-get) and the npm dependencies, which bring Node.js 24 (npm ci).
+# Idempotent: a second run installs nothing.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+# System packages: ostree (the oracle), attr (getfattr/setfattr), e2fsprogs (chattr).
+PKGS=(ostree attr e2fsprogs xz-utils ca-certificates)
+missing=()
+for p in "${PKGS[@]}"; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing+=("$p")
+done
+if [ ${#missing[@]} -gt 0 ]; then
+  echo "setup: installing ${missing[*]}"
+  SUDO=
+  [ "$(id -u)" -eq 0 ] || SUDO=sudo
+  $SUDO apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+fi
+
+# npm dependencies (Node 24 comes as the `node` package). Skip when the lockfile is unchanged.
+stamp=node_modules/.package-lock.json
+if [ ! -x node_modules/.bin/node ] || [ ! -f "$stamp" ] || ! cmp -s package-lock.json "$stamp.copy" 2>/dev/null; then
+  echo "setup: npm ci"
+  npm ci --no-audit --no-fund --loglevel=error
+  cp package-lock.json "$stamp.copy"
+fi
+node_modules/.bin/node -e 'const [maj]=process.versions.node.split(".").map(Number); if (maj < 24) { console.error("setup: Node 24 is required, got " + process.version); process.exit(1); }'
