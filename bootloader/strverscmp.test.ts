@@ -45,7 +45,7 @@ describe('strverscmp', () => {
   it('is antisymmetric and reflexive', () => {
     const version = fc.stringMatching(/^[0-9a.\-]{0,8}$/);
     fc.assert(fc.property(version, version, (a, b) => {
-      expect(sign(a, b)).toBe(-sign(b, a));
+      expect(sign(a, b) + sign(b, a)).toBe(0);
       expect(strverscmp(a, a)).toBe(0);
     }), { numRuns: 2000 });
   });
