@@ -5,7 +5,7 @@
 import { describe, expect, it } from 'vitest';
 import { isUpdaterError } from '../common/errors.ts';
 import type { BootEntry } from './bls.ts';
-import { grubQuote, renderGrubConfig, renderGrubStub } from './grub.ts';
+import { bootCountingEntryId, grubQuote, renderGrubConfig, renderGrubStub } from './grub.ts';
 import { BOOT_COUNTER_MAX } from './grubenv.ts';
 import { parseKargs } from './kargs.ts';
 import { CSUM1, CSUM2, TRACE_ENTRIES } from './testdata/trace-entries.ts';
@@ -36,7 +36,7 @@ describe('renderGrubConfig', () => {
     await expect(cfg).toMatchFileSnapshot('__snapshots__/grub-two-entries.cfg');
     expect(cfg).toContain("menuentry 'TestOS 2 (ostree:0)' --class gnu-linux --class gnu --class os --unrestricted 'ostree-0-3b1f5b36-6a5c-4f3e-9d8a-2f1e5c7d9a01' {\n");
     expect(cfg).toContain(`\tlinux /ostree/testos-${CSUM2}/vmlinuz-5.10.0-test root=LABEL=root quiet ostree=/ostree/boot.0/testos/${CSUM2}/0\n`);
-    expect(cfg).toContain('load_env -f /grub/grubenv boot_counter boot_success\n');
+    expect(cfg).toContain('load_env -f /grub/grubenv boot_counter boot_success boot_counter_entry\n');
     expect(cfg.indexOf("'TestOS 2 (ostree:0)'")).toBeLessThan(cfg.indexOf("'TestOS 1 (ostree:1)'"));
   });
 
@@ -54,7 +54,17 @@ describe('renderGrubConfig', () => {
       expect(cfg).toContain(`[ "\${boot_counter}" = "${n}" ]; then\n    set boot_counter=${n - 1}\n`);
     }
     expect(cfg).toMatch(/  else\n(.*\n)    set default=1\n    set fallback=0\n    set boot_counter=-1\n  fi\n/);
-    expect(cfg).toContain('if [ -n "${boot_counter}" -a "${boot_success}" = "0" ]; then\n');
+    expect(cfg).toContain(
+      `if [ -n "\${boot_counter}" -a "\${boot_success}" = "0" -a "\${boot_counter_entry}" = /ostree/boot.0/testos/${CSUM2}/0 ]; then\n`);
+  });
+
+  it('ties the counter to entry 0 through its ostree= value, and needs one', () => {
+    expect(bootCountingEntryId(TRACE_ENTRIES[0]!)).toBe(`/ostree/boot.0/testos/${CSUM2}/0`);
+    expect(bootCountingEntryId({ ...TRACE_ENTRIES[0]!, options: 'quiet ostree' })).toBeNull();
+    const noOstree = TRACE_ENTRIES.map((e) => ({ ...e, options: 'root=LABEL=root' }));
+    const cfg = renderGrubConfig(noOstree, { bootIsSeparate: true });
+    expect(cfg).toContain('set fallback=1\n');
+    expect(cfg).not.toContain('boot_counter');
   });
 
   it('leaves out fallback and counting with a single entry, and counting when disabled', async () => {

@@ -3,34 +3,38 @@
 // bounded boot attempts via grubenv, and the static `/boot/grub/grub.cfg` that loads it.
 //
 // BOOT COUNTING PROTOCOL (Fedora's 08_fallback_counting, without its `decrement` command,
-// which upstream GRUB lacks; the countdown is an if/elif chain up to BOOT_COUNTER_MAX).
+// which upstream GRUB lacks: the countdown is an if/elif chain up to BOOT_COUNTER_MAX).
 // Variables in `/boot/grub/grubenv` (grubenv.ts):
-//   boot_counter  attempts left for entry 0; -1 once GRUB fell back to entry 1
-//   boot_success  0 while entry 0 is on probation, 1 once userspace saw a good boot
-// GRUB, on every boot, only while boot_counter is set and boot_success=0:
+//   boot_counter        attempts left for entry 0; -1 once GRUB fell back to entry 1
+//   boot_success        0 while entry 0 is on probation, 1 once userspace saw a good boot
+//   boot_counter_entry  which entry 0 is on probation: its `ostree=` value (our addition;
+//                       it names the bootversion, so it matches one loader.N menu only)
+// GRUB, on every boot, only while boot_counter is set, boot_success=0 and
+// boot_counter_entry names this menu's entry 0:
 //   1..9 -> decrement, save_env, boot entry 0;
-//   0, -1 or anything else -> set default=1, boot_counter=-1, save_env, boot entry 1.
+//   0, -1 or anything else -> default=1, boot_counter=-1, save_env, boot entry 1.
 //   Otherwise GRUB only reads grubenv: a boot without counting never writes to /boot.
-// The client:
-//   1. deploy/upgrade: write armBootCounting(env) (boot_counter=3, boot_success=0) to
-//      grubenv BEFORE the /boot/loader rename, only when the new list has >= 2 entries.
-//      The swap's syncfs + FIFREEZE then flushes it too (GRUB cannot replay the journal);
-//      a crash before the rename only arms counting for the old default, which the
-//      next boot-complete clears.
-//   2. `atomic host boot-complete` (after a good boot): if readBootCounting() is
-//      'fell-back', the booted deployment is entry 1: first make it the default (a
-//      rollback), then write markBootSuccessful(env) (boot_success=1, boot_counter unset)
-//      and report the failed update. Otherwise just write markBootSuccessful(env).
-//   3. rollback: write markBootSuccessful(env) so the old, known-good entry is not counted.
-//   Rewrite grubenv in place (same inode and size, then fdatasync), as GRUB's save_env
-//   does; create it with tmp + rename only when it is missing.
+// The client rewrites grubenv in place (same inode and size, then fdatasync), as
+// save_env does; tmp + rename only to create it. Then:
+//   1. deploy/upgrade/kargs with >= 2 entries: write armBootCounting(env,
+//      bootCountingEntryId(new entry 0)) BEFORE the /boot/loader rename, so the swap's
+//      syncfs + FIFREEZE flushes it (GRUB cannot replay the journal). A crash before the
+//      rename leaves the old menu, whose entry 0 does not match: nothing is counted.
+//   2. `atomic host boot-complete`, after a good boot: s = readBootCounting(env,
+//      bootCountingEntryId(current entry 0)).
+//      'fell-back': the booted deployment is entry 1; roll back first (it becomes entry 0
+//      of a new menu, which the counter does not match, so a crash here still boots it)
+//      and report the failed update. 'trying' while booted from entry 1 (picked by hand):
+//      leave grubenv alone. Otherwise write markBootSuccessful(env) when it changes
+//      anything; that also clears counters left over from older menus.
+//   3. rollback and other menu changes write nothing: the counter goes stale with its menu.
 // GRUB's save_env writes through block lists: grubenv must sit on a plain filesystem
 // (ext4, not btrfs/LVM/RAID/LUKS), or the counter never decreases.
 
 import { UpdaterError } from '../common/errors.ts';
 import type { BootEntry } from './bls.ts';
 import { BOOT_COUNTER_MAX } from './grubenv.ts';
-import { parseKargs } from './kargs.ts';
+import { getKarg, parseKargs } from './kargs.ts';
 
 /** Where the environment block lives, relative to the root of the /boot filesystem. */
 export const GRUBENV_PATH = '/grub/grubenv';
@@ -43,7 +47,7 @@ export interface GrubConfigOptions {
   timeout?: number;
   /** Suffix of the menu entry ids, `ostree-I-SUFFIX`; ostree uses the /boot filesystem UUID. */
   bootDeviceId?: string;
-  /** Emit the boot-counting block (default true; it needs at least two entries). */
+  /** Emit the boot-counting block (default true; it needs two entries and `ostree=` in entry 0). */
   bootCounting?: boolean;
 }
 
@@ -102,19 +106,30 @@ function renderMenuEntry(e: BootEntry, index: number, prefix: string, opts: Grub
   return out + '}\n';
 }
 
-function renderBootCounting(envFile: string): string {
+/**
+ * The identity a boot counter is tied to: the entry's `ostree=` value. It names the
+ * bootversion, so the counter armed for one loader.N menu never applies to entry 0 of
+ * the other, whichever menu a crash leaves in place. Null without `ostree=`: such a menu
+ * gets no counting block.
+ */
+export function bootCountingEntryId(e: BootEntry): string | null {
+  return getKarg(parseKargs(e.options), 'ostree') || null;
+}
+
+function renderBootCounting(envFile: string, entryId: string): string {
   const env = grubQuote(envFile);
   let chain = '';
   for (let n = BOOT_COUNTER_MAX; n >= 1; n--) {
     chain += `  ${n === BOOT_COUNTER_MAX ? 'if' : 'elif'} [ "\${boot_counter}" = "${n}" ]; then\n    set boot_counter=${n - 1}\n`;
   }
   return [
-    '# Boot counting (bootloader/grub.ts): while boot_counter is set and boot_success=0,',
-    '# each boot of entry 0 uses one attempt; with none left, entry 1 boots instead.',
+    '# Boot counting (bootloader/grub.ts): while boot_counter is set, boot_success=0 and',
+    '# boot_counter_entry is entry 0 below, each boot of entry 0 uses one attempt; with',
+    '# none left, entry 1 (the previous deployment) boots instead.',
     `if [ -s ${env} ]; then`,
-    `  load_env -f ${env} boot_counter boot_success`,
+    `  load_env -f ${env} boot_counter boot_success boot_counter_entry`,
     'fi',
-    'if [ -n "${boot_counter}" -a "${boot_success}" = "0" ]; then',
+    `if [ -n "\${boot_counter}" -a "\${boot_success}" = "0" -a "\${boot_counter_entry}" = ${grubQuote(entryId)} ]; then`,
     chain + '  else',
     '    # 0 (attempts used up), -1 (already fell back) or a value this file cannot count down',
     '    set default=1',
@@ -152,7 +167,8 @@ export function renderGrubConfig(entries: readonly BootEntry[], opts: GrubConfig
   const hasFallback = entries.length >= 2;
   if (hasFallback) header.push('set fallback=1');
   let out = header.join('\n') + '\n\n';
-  if (hasFallback && (opts.bootCounting ?? true)) out += renderBootCounting(prefix + GRUBENV_PATH) + '\n';
+  const entryId = hasFallback && (opts.bootCounting ?? true) ? bootCountingEntryId(entries[0]!) : null;
+  if (entryId !== null) out += renderBootCounting(prefix + GRUBENV_PATH, entryId) + '\n';
   return out + entries.map((e, i) => renderMenuEntry(e, i, prefix, opts)).join('\n');
 }
 

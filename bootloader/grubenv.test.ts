@@ -84,44 +84,53 @@ describe('renderGrubEnv / parseGrubEnv', () => {
 });
 
 describe('boot counting variables', () => {
+  const ID = '/ostree/boot.1/testos/870a/0';
+
   it('arms counting for a new default, keeping other variables', () => {
-    const env = armBootCounting({ saved_entry: 'x', boot_success: '1' });
-    expect(env).toEqual({ saved_entry: 'x', boot_success: '0', boot_counter: '3' });
-    expect(armBootCounting({}, BOOT_COUNTER_MAX).boot_counter).toBe('9');
-    for (const tries of [0, 10, 1.5]) expect(errorOf(() => armBootCounting({}, tries)).code).toBe('BOOT_COUNTING_INVALID');
+    const env = armBootCounting({ saved_entry: 'x', boot_success: '1' }, ID);
+    expect(env).toEqual({ saved_entry: 'x', boot_success: '0', boot_counter: '3', boot_counter_entry: ID });
+    expect(armBootCounting({}, ID, BOOT_COUNTER_MAX).boot_counter).toBe('9');
+    for (const tries of [0, 10, 1.5]) expect(errorOf(() => armBootCounting({}, ID, tries)).code).toBe('BOOT_COUNTING_INVALID');
+    expect(errorOf(() => armBootCounting({}, '')).code).toBe('BOOT_COUNTING_INVALID');
   });
 
-  it('marks a boot successful by unsetting the counter', () => {
-    expect(markBootSuccessful({ boot_counter: '2', boot_success: '0', other: 'y' })).toEqual({ boot_success: '1', other: 'y' });
+  it('marks a boot successful by unsetting the counter and its entry', () => {
+    expect(markBootSuccessful({ boot_counter: '2', boot_success: '0', boot_counter_entry: ID, other: 'y' })).toEqual({ boot_success: '1', other: 'y' });
   });
 
   it('reads the state GRUB left for userspace', () => {
-    expect(readBootCounting({})).toEqual({ kind: 'inactive' });
-    expect(readBootCounting({ boot_counter: '2', boot_success: '1' })).toEqual({ kind: 'inactive' });
-    expect(readBootCounting({ boot_counter: '', boot_success: '0' })).toEqual({ kind: 'inactive' });
-    expect(readBootCounting({ boot_counter: '2', boot_success: '0' })).toEqual({ kind: 'trying', remaining: 2 });
-    expect(readBootCounting({ boot_counter: '0', boot_success: '0' })).toEqual({ kind: 'trying', remaining: 0 });
-    expect(readBootCounting({ boot_counter: '-1', boot_success: '0' })).toEqual({ kind: 'fell-back' });
-    expect(readBootCounting({ boot_counter: '12', boot_success: '0' })).toEqual({ kind: 'invalid', value: '12' });
+    const armed = (boot_counter: string) => ({ boot_counter, boot_success: '0', boot_counter_entry: ID });
+    expect(readBootCounting({}, ID)).toEqual({ kind: 'inactive' });
+    expect(readBootCounting({ ...armed('2'), boot_success: '1' }, ID)).toEqual({ kind: 'inactive' });
+    expect(readBootCounting(armed(''), ID)).toEqual({ kind: 'inactive' });
+    expect(readBootCounting(armed('2'), ID)).toEqual({ kind: 'trying', remaining: 2 });
+    expect(readBootCounting(armed('0'), ID)).toEqual({ kind: 'trying', remaining: 0 });
+    expect(readBootCounting(armed('-1'), ID)).toEqual({ kind: 'fell-back' });
+    expect(readBootCounting(armed('12'), ID)).toEqual({ kind: 'invalid', value: '12' });
+    // Armed for the other loader.N menu (a crash before the swap, or after a rollback): ignored.
+    expect(readBootCounting(armed('-1'), '/ostree/boot.0/testos/870a/0')).toEqual({ kind: 'inactive' });
+    expect(readBootCounting(armed('2'), null)).toEqual({ kind: 'inactive' });
   });
 
   it('follows an armed block through three failed boots to the fallback', () => {
     // What the generated grub.cfg does on each boot (see grub.ts), applied to the block.
-    const grubBoot = (env: Record<string, string>): { env: Record<string, string>; entry: number } => {
+    const grubBoot = (env: Record<string, string>, entry0: string): { env: Record<string, string>; entry: number } => {
       const c = env['boot_counter'];
-      if (c === undefined || env['boot_success'] !== '0') return { env, entry: 0 };
+      if (c === undefined || env['boot_success'] !== '0' || env['boot_counter_entry'] !== entry0) return { env, entry: 0 };
       if (/^[1-9]$/.test(c)) return { env: { ...env, boot_counter: String(Number(c) - 1) }, entry: 0 };
       return { env: { ...env, boot_counter: '-1' }, entry: 1 };
     };
-    let env = parseGrubEnv(renderGrubEnv(armBootCounting({})));
+    let env = parseGrubEnv(renderGrubEnv(armBootCounting({}, ID)));
     const seen: [number, string][] = [];
     for (let boot = 0; boot < 4; boot++) {
-      const r = grubBoot(env);
+      const r = grubBoot(env, ID);
       env = parseGrubEnv(renderGrubEnv(r.env));
-      const s = readBootCounting(env);
+      const s = readBootCounting(env, ID);
       seen.push([r.entry, s.kind === 'trying' ? `trying ${s.remaining}` : s.kind]);
     }
     expect(seen).toEqual([[0, 'trying 2'], [0, 'trying 1'], [0, 'trying 0'], [1, 'fell-back']]);
-    expect(readBootCounting(markBootSuccessful(env))).toEqual({ kind: 'inactive' });
+    // After the rollback the new menu's entry 0 is another bootlink: GRUB boots it, whatever grubenv says.
+    expect(grubBoot(env, '/ostree/boot.0/testos/cf37/0').entry).toBe(0);
+    expect(readBootCounting(markBootSuccessful(env), ID)).toEqual({ kind: 'inactive' });
   });
 });

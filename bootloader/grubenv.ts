@@ -1,6 +1,7 @@
 // The GRUB environment block (`/boot/grub/grubenv`), byte for byte as grub-editenv 2.06
 // writes it (grub-core/lib/envblk.c), and the boot-counting variables kept in it,
-// following Fedora's 08_fallback_counting protocol (`boot_counter`, `boot_success`).
+// following Fedora's 08_fallback_counting protocol (`boot_counter`, `boot_success`) plus
+// our `boot_counter_entry`.
 
 import { UpdaterError } from '../common/errors.ts';
 
@@ -91,7 +92,6 @@ export function parseGrubEnv(bytes: Uint8Array, what = 'grubenv'): Record<string
   return Object.fromEntries(vars);
 }
 
-
 /** Highest `boot_counter` the generated grub.cfg can count down (GRUB script has no arithmetic). */
 export const BOOT_COUNTER_MAX = 9;
 
@@ -99,37 +99,43 @@ export const BOOT_COUNTER_MAX = 9;
 export const DEFAULT_BOOT_TRIES = 3;
 
 /**
- * Arms boot counting for a new default entry: `boot_counter=tries`, `boot_success=0`.
+ * Arms boot counting for the new default entry `entryId` (bootCountingEntryId of the new
+ * menu's entry 0): `boot_counter=tries`, `boot_success=0`, `boot_counter_entry=entryId`.
  * Write the result before the loader swap (see grub.ts for the whole protocol).
  */
-export function armBootCounting(env: Readonly<Record<string, string>>, tries = DEFAULT_BOOT_TRIES): Record<string, string> {
+export function armBootCounting(env: Readonly<Record<string, string>>, entryId: string, tries = DEFAULT_BOOT_TRIES): Record<string, string> {
   if (!Number.isInteger(tries) || tries < 1 || tries > BOOT_COUNTER_MAX) {
     throw new UpdaterError('BOOT_COUNTING_INVALID', `boot attempts must be 1..${BOOT_COUNTER_MAX}, got ${tries}`);
   }
-  return { ...env, boot_counter: String(tries), boot_success: '0' };
+  if (entryId === '') throw new UpdaterError('BOOT_COUNTING_INVALID', 'boot counting needs the ostree= value of the new default entry');
+  return { ...env, boot_counter: String(tries), boot_success: '0', boot_counter_entry: entryId };
 }
 
-/** Marks the boot good (`atomic host boot-complete`): `boot_success=1`, `boot_counter` unset. */
+/** Marks the boot good (`atomic host boot-complete`): `boot_success=1`; `boot_counter` and `boot_counter_entry` unset. */
 export function markBootSuccessful(env: Readonly<Record<string, string>>): Record<string, string> {
-  const { boot_counter: _dropped, ...rest } = env;
+  const { boot_counter: _counter, boot_counter_entry: _entry, ...rest } = env;
   return { ...rest, boot_success: '1' };
 }
 
 /** What the counting variables say about the current boot, read from Linux after GRUB ran. */
 export type BootCountingState =
-  /** Not armed, or already marked successful. */
+  /** Not armed, armed for another menu's entry 0, or already marked successful. */
   | { kind: 'inactive' }
-  /** GRUB booted entry 0; `remaining` more attempts follow if this boot is not marked good. */
+  /** GRUB booted entry 0 (unless picked by hand); `remaining` more attempts follow if this boot is not marked good. */
   | { kind: 'trying'; remaining: number }
   /** Attempts ran out: GRUB booted entry 1, the previous deployment. */
   | { kind: 'fell-back' }
   /** A `boot_counter` GRUB cannot count down; the generated grub.cfg treats it as exhausted. */
   | { kind: 'invalid'; value: string };
 
-/** Reads `boot_counter`/`boot_success` the way the generated grub.cfg interprets them. */
-export function readBootCounting(env: Readonly<Record<string, string>>): BootCountingState {
+/**
+ * Reads `boot_counter`/`boot_success`/`boot_counter_entry` the way the generated grub.cfg
+ * interprets them, for the menu whose entry 0 has bootCountingEntryId `defaultEntryId`.
+ */
+export function readBootCounting(env: Readonly<Record<string, string>>, defaultEntryId: string | null): BootCountingState {
   const counter = env['boot_counter'];
   if (counter === undefined || counter === '' || env['boot_success'] !== '0') return { kind: 'inactive' };
+  if (defaultEntryId === null || env['boot_counter_entry'] !== defaultEntryId) return { kind: 'inactive' };
   if (counter === '-1') return { kind: 'fell-back' };
   if (/^[0-9]$/.test(counter) && Number(counter) <= BOOT_COUNTER_MAX) return { kind: 'trying', remaining: Number(counter) };
   return { kind: 'invalid', value: counter };

@@ -11,7 +11,7 @@ export {
   type KargsEdits, type KernelArg, type OstreeBootlink,
 } from './kargs.ts';
 export {
-  GRUBENV_PATH, grubQuote, renderGrubConfig, renderGrubStub, type GrubConfigOptions, type GrubStubOptions,
+  bootCountingEntryId, GRUBENV_PATH, grubQuote, renderGrubConfig, renderGrubStub, type GrubConfigOptions, type GrubStubOptions,
 } from './grub.ts';
 export {
   armBootCounting, BOOT_COUNTER_MAX, DEFAULT_BOOT_TRIES, GRUBENV_SIZE, markBootSuccessful, parseGrubEnv, readBootCounting,

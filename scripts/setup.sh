@@ -5,8 +5,9 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-# System packages: ostree (the oracle), attr (getfattr/setfattr), e2fsprogs (chattr).
-PKGS=(ostree attr e2fsprogs xz-utils ca-certificates)
+# System packages: ostree (the oracle), attr (getfattr/setfattr), e2fsprogs (chattr),
+# grub-common (grub-script-check, grub-editenv: oracles for bootloader/), time (bench).
+PKGS=(ostree attr e2fsprogs xz-utils ca-certificates grub-common time)
 missing=()
 for p in "${PKGS[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing+=("$p")

@@ -3,7 +3,8 @@
 // in user mode, bare-user-only), copies otherwise. Zero-sized files are always
 // copied: hardlinking every empty file to one inode would make them share writes.
 
-import { chmod, chown, copyFile, lchown, link, lstat, mkdir, rm, symlink, unlink, writeFile } from 'node:fs/promises';
+import { chmodSync, chownSync, lchownSync, linkSync, lstatSync, mkdirSync, symlinkSync, unlinkSync } from 'node:fs';
+import { chmod, chown, copyFile, lstat, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { isErrno, UpdaterError } from '../common/errors.ts';
 import { setXattr } from '../common/libc.ts';
@@ -86,7 +87,7 @@ export async function checkoutCommit(repo: Repo, commit: string, dest: string, o
 
 async function checkoutDir(ctx: Ctx, treeCsum: string, metaCsum: string, dest: string): Promise<void> {
   const [tree, meta] = await Promise.all([ctx.repo.loadDirtree(treeCsum), ctx.repo.loadDirmeta(metaCsum)]);
-  await makeDir(ctx, dest);
+  makeDir(ctx, dest);
   ctx.stats.dirs++;
   const jobs: Promise<void>[] = [];
   for (const f of tree.files) {
@@ -98,31 +99,31 @@ async function checkoutDir(ctx: Ctx, treeCsum: string, metaCsum: string, dest: s
   const failed = settled.find((s): s is PromiseRejectedResult => s.status === 'rejected');
   if (failed) throw failed.reason;
   // Directory metadata last, so a read-only directory can still be filled.
-  await applyDirMeta(ctx, dest, meta);
+  applyDirMeta(ctx, dest, meta);
 }
 
 /** Creates `dest` as a directory; in union mode a non-directory there is replaced, never followed. */
-async function makeDir(ctx: Ctx, dest: string): Promise<void> {
+function makeDir(ctx: Ctx, dest: string): void {
+  // Synchronous metadata calls throughout: cheaper than thread-pool round trips.
   try {
-    await mkdir(dest, { mode: 0o700 });
+    mkdirSync(dest, { mode: 0o700 });
   } catch (err) {
     if (!isErrno(err, 'EEXIST') || !ctx.opts.union) throw checkoutError(dest, err);
-    const st = await lstat(dest);
-    if (!st.isDirectory()) {
-      await unlink(dest);
-      await mkdir(dest, { mode: 0o700 });
+    if (!lstatSync(dest).isDirectory()) {
+      unlinkSync(dest);
+      mkdirSync(dest, { mode: 0o700 });
     }
   }
 }
 
-async function applyDirMeta(ctx: Ctx, dest: string, meta: DirMeta): Promise<void> {
+function applyDirMeta(ctx: Ctx, dest: string, meta: DirMeta): void {
   if (!isDirMode(meta.mode)) throw new UpdaterError('STORE_OBJECT_INVALID', `dirmeta for ${dest} is not a directory`);
   if (!ctx.opts.userMode) {
     for (const x of meta.xattrs) setXattr(dest, x.name, x.value);
-    await chown(dest, meta.uid, meta.gid);
-    await chmod(dest, meta.mode & 0o7777);
+    chownSync(dest, meta.uid, meta.gid);
+    chmodSync(dest, meta.mode & 0o7777);
   } else {
-    await chmod(dest, meta.mode & 0o777);
+    chmodSync(dest, meta.mode & 0o777);
   }
 }
 
@@ -132,18 +133,21 @@ async function checkoutFile(ctx: Ctx, csum: string, dest: string): Promise<void>
   ctx.stats.files++;
   if (ctx.opts.union) await rm(dest, { force: true, recursive: true });
   if (h.symlinkTarget) {
-    await symlink(h.symlinkTarget, dest).catch((err) => {
+    try {
+      symlinkSync(h.symlinkTarget, dest);
+    } catch (err) {
       throw checkoutError(dest, err);
-    });
+    }
     if (!ctx.opts.userMode) {
-      await lchown(dest, h.uid, h.gid);
+      lchownSync(dest, h.uid, h.gid);
       for (const x of h.xattrs) setXattr(dest, x.name, x.value);
     }
     return;
   }
   if (ctx.canLink && info.size > 0) {
     try {
-      await link(info.path, dest);
+      // Synchronous: link() is a metadata-only call, cheaper than a thread-pool round trip.
+      linkSync(info.path, dest);
       ctx.stats.hardlinked++;
       return;
     } catch (err) {

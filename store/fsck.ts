@@ -5,7 +5,7 @@
 
 import { createHash } from 'node:crypto';
 import { createReadStream } from 'node:fs';
-import { open, unlink } from 'node:fs/promises';
+import { open, readFile, unlink } from 'node:fs/promises';
 import { createInflateRaw } from 'node:zlib';
 import { UpdaterError } from '../common/errors.ts';
 import { Limiter } from '../common/limit.ts';
@@ -35,6 +35,8 @@ export interface FsckOptions {
   onProgress?: (done: number, phase: string) => void;
 }
 
+const SMALL_FILE = 8 * 1024 * 1024;
+
 /** Computes a content object's checksum from its stored form (any repo mode). */
 export async function computeContentChecksum(repo: Repo, csum: string): Promise<string> {
   const info = await repo.readContentInfo(csum);
@@ -53,6 +55,11 @@ export async function computeContentChecksum(repo: Repo, csum: string): Promise<
       } catch (err) {
         throw new UpdaterError('STORE_OBJECT_CORRUPT', `object ${csum}.file: compressed data is corrupt (${(err as Error).message})`, { cause: err });
       }
+    } else if (info.size <= SMALL_FILE) {
+      // One exact-size read: a stream would allocate a 1 MiB buffer per file.
+      const data = await readFile(info.path);
+      h.update(data);
+      n = data.length;
     } else {
       for await (const chunk of createReadStream(info.path, { highWaterMark: 1 << 20 })) {
         h.update(chunk as Buffer);

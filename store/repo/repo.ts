@@ -2,8 +2,8 @@
 // under objects/XX/, refs under refs/heads and refs/remotes, commitpartial
 // markers under state/. Reading lives here; writing goes through transaction.ts.
 
-import { constants } from 'node:fs';
-import { lstat, mkdir, open, readFile, readdir, readlink, stat, unlink, writeFile } from 'node:fs/promises';
+import { constants, lstatSync, readFileSync, readlinkSync } from 'node:fs';
+import { lstat, mkdir, open, readFile, readdir, stat, unlink, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { inflateRawSync } from 'node:zlib';
 import { isErrno, UpdaterError } from '../../common/errors.ts';
@@ -113,7 +113,8 @@ export class Repo {
     assertChecksum(csum);
     let bytes: Buffer;
     try {
-      bytes = await readFile(this.objectPath(csum, kind));
+      // Metadata objects are small: a synchronous read is cheaper than a thread-pool round trip.
+      bytes = readFileSync(this.objectPath(csum, kind));
     } catch (err) {
       if (isErrno(err, 'ENOENT')) throw new UpdaterError('STORE_OBJECT_MISSING', `object ${csum}.${kind} is missing from ${this.path}`, { hint: 'run `atomic repo fsck`' });
       throw err;
@@ -165,7 +166,8 @@ export class Repo {
     const what = `object ${csum}.file`;
     let st;
     try {
-      st = await lstat(path);
+      // Synchronous: one lstat (and an xattr read) per file; thread-pool hops would dominate.
+      st = lstatSync(path);
     } catch (err) {
       if (isErrno(err, 'ENOENT')) throw new UpdaterError('STORE_OBJECT_MISSING', `${what} is missing from ${this.path}`, { hint: 'run `atomic repo fsck`' });
       throw err;
@@ -187,7 +189,7 @@ export class Repo {
       case 'bare': {
         const xattrs = readAllXattrs(path).map((x) => ({ name: x.name, value: x.value }));
         const isLink = st.isSymbolicLink();
-        const header: FileHeader = { uid: st.uid, gid: st.gid, mode: st.mode, symlinkTarget: isLink ? await readlink(path) : '', xattrs };
+        const header: FileHeader = { uid: st.uid, gid: st.gid, mode: st.mode, symlinkTarget: isLink ? readlinkSync(path) : '', xattrs };
         validateFileHeader(header, what);
         return { header, size: isLink ? 0 : st.size, path };
       }
@@ -198,7 +200,7 @@ export class Repo {
         const isLink = (m.mode & 0o170000) === 0o120000;
         let target = '';
         if (isLink) {
-          const raw = await readFile(path);
+          const raw = readFileSync(path);
           if (raw.length === 0 || raw[raw.length - 1] !== 0) throw new UpdaterError('STORE_OBJECT_CORRUPT', `${what}: symlink target is not NUL-terminated`);
           target = raw.subarray(0, raw.length - 1).toString('utf8');
         }
@@ -208,7 +210,7 @@ export class Repo {
       }
       case 'bare-user-only': {
         const isLink = st.isSymbolicLink();
-        const header: FileHeader = { uid: 0, gid: 0, mode: st.mode, symlinkTarget: isLink ? await readlink(path) : '', xattrs: [] };
+        const header: FileHeader = { uid: 0, gid: 0, mode: st.mode, symlinkTarget: isLink ? readlinkSync(path) : '', xattrs: [] };
         validateFileHeader(header, what);
         return { header, size: isLink ? 0 : st.size, path };
       }
