@@ -6,7 +6,8 @@ import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import { isUpdaterError } from '../common/errors.ts';
+import { errorOf } from '../test-support/index.ts';
+
 import {
   blsEntryFileName, blsEntryVersion, bootEntryTitle, parseBlsEntry, renderBlsEntry, sortBlsEntries, type BootEntry,
 } from './bls.ts';
@@ -31,15 +32,6 @@ function traceEntries(): { name: string; text: string }[] {
   return out;
 }
 
-function errorOf(fn: () => unknown): { code: string; message: string } {
-  try {
-    fn();
-  } catch (err) {
-    if (isUpdaterError(err)) return { code: err.code, message: err.message };
-    throw err;
-  }
-  throw new Error('expected an UpdaterError');
-}
 
 describe('BLS entries from the ostree 2022.7 trace', () => {
   const entries = traceEntries();

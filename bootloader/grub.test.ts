@@ -3,22 +3,14 @@
 // arguments surviving GRUB's `linux` re-quoting. grub.oracle.test.ts runs grub-script-check.
 
 import { describe, expect, it } from 'vitest';
-import { isUpdaterError } from '../common/errors.ts';
+import { errorOf } from '../test-support/index.ts';
+
 import type { BootEntry } from './bls.ts';
 import { bootCountingEntryId, grubQuote, renderGrubConfig, renderGrubStub } from './grub.ts';
 import { BOOT_COUNTER_MAX } from './grubenv.ts';
 import { parseKargs } from './kargs.ts';
 import { CSUM1, CSUM2, TRACE_ENTRIES } from './testdata/trace-entries.ts';
 
-function errorOf(fn: () => unknown): { code: string; message: string } {
-  try {
-    fn();
-  } catch (err) {
-    if (isUpdaterError(err)) return { code: err.code, message: err.message };
-    throw err;
-  }
-  throw new Error('expected an UpdaterError');
-}
 
 /** Undoes grubQuote for the two forms it produces: a bare word or one single-quoted word. */
 function unquoteGrubWord(word: string): string {

@@ -5,22 +5,14 @@ import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import { isUpdaterError } from '../common/errors.ts';
+import { errorOf } from '../test-support/index.ts';
+
 import {
   armBootCounting, BOOT_COUNTER_MAX, GRUBENV_SIZE, markBootSuccessful, parseGrubEnv, readBootCounting, renderGrubEnv,
 } from './grubenv.ts';
 
 const vector = (name: string): Uint8Array => new Uint8Array(readFileSync(join(import.meta.dirname, 'testdata', name)));
 
-function errorOf(fn: () => unknown): { code: string; message: string } {
-  try {
-    fn();
-  } catch (err) {
-    if (isUpdaterError(err)) return { code: err.code, message: err.message };
-    throw err;
-  }
-  throw new Error('expected an UpdaterError');
-}
 
 describe('grubenv vectors from grub-editenv 2.06', () => {
   it('renders exactly the bytes grub-editenv writes', () => {

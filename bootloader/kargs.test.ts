@@ -4,7 +4,8 @@
 
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import { isUpdaterError } from '../common/errors.ts';
+import { errorOf } from '../test-support/index.ts';
+
 import {
   appendKarg, appendKargIfMissing, applyKargsEdits, deleteKarg, deleteKargIfPresent, formatOstreeBootlink, getKarg,
   parseKargOperand, parseKargs, parseOstreeBootlink, renderKarg, renderKargs, replaceKarg, setKarg, setOstreeKarg,
@@ -14,15 +15,6 @@ import {
 const k = (key: string, value: string | null = null): KernelArg => ({ key, value });
 const edit = (cmdline: string, fn: (a: KernelArg[]) => KernelArg[]): string => renderKargs(fn(parseKargs(cmdline)));
 
-function errorOf(fn: () => unknown): { code: string; message: string } {
-  try {
-    fn();
-  } catch (err) {
-    if (isUpdaterError(err)) return { code: err.code, message: err.message };
-    throw err;
-  }
-  throw new Error('expected an UpdaterError');
-}
 
 describe('parseKargs (kernel next_arg semantics)', () => {
   it('splits on any whitespace and keeps order and duplicates', () => {

@@ -11,6 +11,7 @@ import { setXattr } from '../common/libc.ts';
 import { Limiter } from '../common/limit.ts';
 import { isDirMode, type DirMeta } from './objects/index.ts';
 import type { ContentInfo, Repo } from './repo/repo.ts';
+import { resolvePath } from './inspect.ts';
 
 export interface CheckoutOptions {
   /** Require hardlinks: fail instead of copying when a link is impossible (`-H`). */
@@ -58,23 +59,13 @@ export async function checkoutCommit(repo: Repo, commit: string, dest: string, o
 
   let tree = c.rootTree;
   let meta = c.rootMeta;
-  if (opts.subpath !== undefined && opts.subpath !== '/' && opts.subpath !== '') {
-    const parts = opts.subpath.split('/').filter((p) => p !== '');
-    for (let i = 0; i < parts.length; i++) {
-      const dt = await repo.loadDirtree(tree);
-      const d = dt.dirs.find((x) => x.name === parts[i]);
-      if (d) {
-        tree = d.treeChecksum;
-        meta = d.metaChecksum;
-        continue;
-      }
-      const f = dt.files.find((x) => x.name === parts[i]);
-      if (f && i === parts.length - 1) {
-        await checkoutFile(ctx, f.checksum, dest);
-        return ctx.stats;
-      }
-      throw new UpdaterError('STORE_PATH_NOT_FOUND', `path ${opts.subpath} not found in commit ${commit}`);
+  if (opts.subpath !== undefined) {
+    const at = await resolvePath(repo, c, opts.subpath);
+    if ('file' in at) {
+      await checkoutFile(ctx, at.file, dest);
+      return ctx.stats;
     }
+    ({ tree, meta } = at);
   }
 
   const existing = await lstat(dest).catch(() => null);

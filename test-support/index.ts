@@ -7,6 +7,7 @@ import { chmod, chown, link, lstat, mkdir, mkdtemp, readdir, readFile, readlink,
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
+import { isUpdaterError } from '../common/errors.ts';
 import { readAllXattrs, setXattr } from '../common/libc.ts';
 
 const execFileAsync = promisify(execFile);
@@ -141,4 +142,15 @@ export async function snapshotTree(root: string, opts: { owners?: boolean; xattr
   };
   await walk('');
   return out;
+}
+
+/** Runs `fn` and returns the UpdaterError it throws (code and message); fails if it throws nothing. */
+export function errorOf(fn: () => unknown): { code: string; message: string } {
+  try {
+    fn();
+  } catch (err) {
+    if (isUpdaterError(err)) return { code: err.code, message: err.message };
+    throw err;
+  }
+  throw new Error('expected an UpdaterError');
 }
