@@ -6,7 +6,7 @@
 // transaction of the same boot (they are in the page cache) and discarded after a reboot.
 
 import { createHash, randomBytes } from 'node:crypto';
-import { createReadStream } from 'node:fs';
+import { createReadStream, createWriteStream } from 'node:fs';
 import { chmod, chown, copyFile, lchown, lutimes, mkdir, open, readdir, readFile, rename, rm, stat, symlink, utimes, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { pipeline } from 'node:stream/promises';
@@ -228,13 +228,9 @@ export class Transaction {
           const z = await deflateRawAsync(data, { level: 6 });
           await writeFile(tmp, Buffer.concat([prefix, z]), { mode: 0o644 });
         } else {
-          const fh = await open(tmp, 'w', 0o644);
-          try {
-            await fh.write(prefix);
-            await pipeline(createReadStream((source as { path: string }).path), createDeflateRaw({ level: 6 }), fh.createWriteStream({ start: prefix.length, autoClose: false }));
-          } finally {
-            await fh.close();
-          }
+          // Large file: stream it through deflate after the header.
+          await writeFile(tmp, prefix, { mode: 0o644 });
+          await pipeline(createReadStream((source as { path: string }).path), createDeflateRaw({ level: 6 }), createWriteStream(tmp, { flags: 'a' }));
         }
         return;
       }
