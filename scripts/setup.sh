@@ -6,8 +6,12 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 # System packages: ostree (the oracle), attr (getfattr/setfattr), e2fsprogs (chattr),
-# grub-common (grub-script-check, grub-editenv: oracles for bootloader/), time (bench).
-PKGS=(ostree attr e2fsprogs xz-utils ca-certificates grub-common time)
+# grub-common (grub-script-check, grub-editenv: oracles for bootloader/), time (bench),
+# nginx-light (the static HTTP server pulls are tested against), rpm/rpmbuild, createrepo-c
+# and dnf (oracles for compose), libsolv (the depsolver compose calls through koffi),
+# bubblewrap (sandbox for scriptlets), zstd/bzip2/cpio (payload and metadata codecs).
+PKGS=(ostree attr e2fsprogs xz-utils ca-certificates grub-common time nginx-light rpm createrepo-c dnf
+  libsolv1 libsolvext1 bubblewrap zstd bzip2 cpio)
 missing=()
 for p in "${PKGS[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing+=("$p")
