@@ -4,17 +4,17 @@
 // bounded by the directories on the current path, not by the tree's size.
 
 import type { Stats } from 'node:fs';
-import { lstat, readdir, readlink, stat } from 'node:fs/promises';
+import { lstatSync, readdirSync, readFileSync, readlinkSync } from 'node:fs';
+import { stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import { isErrno, UpdaterError } from '../common/errors.ts';
 import { readAllXattrs } from '../common/libc.ts';
-import { Limiter } from '../common/limit.ts';
 import { variant, type VarDict } from './gvariant/index.ts';
 import {
   encodeCommit, encodeDirmeta, encodeDirtree, S_IFLNK, S_IFMT, validateName, type DirTreeDir, type DirTreeFile, type FileHeader, type Xattr,
 } from './objects/index.ts';
 import type { Repo } from './repo/repo.ts';
-import { Transaction } from './repo/transaction.ts';
+import { IN_MEMORY_LIMIT, Transaction } from './repo/transaction.ts';
 import { validateRef } from './repo/refs.ts';
 
 export interface CommitOptions {
@@ -49,11 +49,11 @@ const SKIP_XATTRS = new Set(['user.ostreemeta']);
 interface WalkContext {
   tx: Transaction;
   repo: Repo;
-  limiter: Limiter;
   opts: CommitOptions;
-  devino: Promise<Map<string, string>> | null | undefined;
+  devino: Map<string, string> | null | undefined;
   canonical: boolean;
   filesReused: number;
+  filesSeen: number;
 }
 
 /** Writes `dir` into `repo` as a commit (optionally on `opts.branch`); see ostree commit. */
@@ -71,11 +71,12 @@ export async function commitDirectory(repo: Repo, dir: string, opts: CommitOptio
   const tx = await Transaction.begin(repo, { onWait: opts.onLockWait });
   try {
     const ctx: WalkContext = {
-      tx, repo, opts, limiter: new Limiter(16),
+      tx, repo, opts,
       // The devino cache is only valid when the committed metadata equals the object's.
       devino: opts.ownerUid !== undefined || opts.ownerGid !== undefined || repo.mode === 'archive' || repo.mode === 'bare-user-only' ? null : undefined,
       canonical: repo.mode === 'bare-user-only',
       filesReused: 0,
+      filesSeen: 0,
     };
     const root = await writeDir(ctx, dir);
 
@@ -125,47 +126,44 @@ function canonMode(ctx: WalkContext, mode: number): number {
   return mode & (S_IFMT | 0o755);
 }
 
+/** Every this many files the walk yields to the event loop (timers, signals). */
+const YIELD_EVERY = 512;
+
+/**
+ * Depth-first walk. Small files are read, hashed and written synchronously:
+ * with the data in the page cache each step is a short syscall, and doing it
+ * inline costs far less than a thread-pool round trip per step. Files larger
+ * than the in-memory limit stream asynchronously.
+ */
 async function writeDir(ctx: WalkContext, path: string): Promise<{ treeChecksum: string; metaChecksum: string }> {
-  const st = await lstat(path);
-  const metaChecksum = await ctx.tx.writeMetadata('dirmeta', encodeDirmeta({
+  const st = lstatSync(path);
+  const metaChecksum = ctx.tx.writeMetadataSync('dirmeta', encodeDirmeta({
     ...ownership(ctx, st.uid, st.gid),
     mode: canonMode(ctx, st.mode),
     xattrs: ctx.canonical ? [] : readXattrs(path),
   }));
 
-  const names = await readNames(path);
-  const files: Promise<DirTreeFile>[] = [];
+  const files: DirTreeFile[] = [];
   const dirs: DirTreeDir[] = [];
-  for (const name of names) {
+  for (const name of readNames(path)) {
     const child = join(path, name);
-    const cst = await lstat(child);
+    const cst = lstatSync(child);
     if (cst.isDirectory()) {
-      const sub = await writeDir(ctx, child);
-      dirs.push({ name, ...sub });
+      dirs.push({ name, ...(await writeDir(ctx, child)) });
     } else if (cst.isFile() || cst.isSymbolicLink()) {
-      await ctx.limiter.acquire();
-      files.push(
-        writeFile(ctx, child, cst).then(
-          (checksum) => ({ name, checksum }),
-          (err) => {
-            throw err;
-          },
-        ).finally(() => ctx.limiter.release()),
-      );
+      files.push({ name, checksum: await writeFile(ctx, child, cst) });
+      if (++ctx.filesSeen % YIELD_EVERY === 0) await new Promise((r) => setImmediate(r));
     } else {
       throw new UpdaterError('STORE_UNSUPPORTED_FILE_TYPE', `cannot commit ${child}: only regular files, symlinks and directories can be committed`);
     }
   }
-  const settled = await Promise.allSettled(files);
-  const failed = settled.find((s): s is PromiseRejectedResult => s.status === 'rejected');
-  if (failed) throw failed.reason;
-  const treeChecksum = await ctx.tx.writeMetadata('dirtree', encodeDirtree({ files: settled.map((s) => (s as PromiseFulfilledResult<DirTreeFile>).value), dirs }));
+  const treeChecksum = ctx.tx.writeMetadataSync('dirtree', encodeDirtree({ files, dirs }));
   return { treeChecksum, metaChecksum };
 }
 
 /** Entry names as valid UTF-8 (ostree requires it), each a legal dirtree name. */
-async function readNames(path: string): Promise<string[]> {
-  const raw = await readdir(path, { encoding: 'buffer' });
+function readNames(path: string): string[] {
+  const raw = readdirSync(path, { encoding: 'buffer' });
   const dec = new TextDecoder('utf-8', { fatal: true });
   return raw.map((b) => {
     let name: string;
@@ -181,7 +179,7 @@ async function readNames(path: string): Promise<string[]> {
 
 async function writeFile(ctx: WalkContext, path: string, st: Stats): Promise<string> {
   if (st.isFile() && st.nlink > 1 && ctx.devino !== null) {
-    const hit = (await devinoCache(ctx)).get(`${st.dev}:${st.ino}`);
+    const hit = devinoCache(ctx).get(`${st.dev}:${st.ino}`);
     if (hit !== undefined) {
       ctx.filesReused++;
       return hit;
@@ -191,10 +189,12 @@ async function writeFile(ctx: WalkContext, path: string, st: Stats): Promise<str
   const header: FileHeader = {
     ...ownership(ctx, st.uid, st.gid),
     mode: canonMode(ctx, st.mode),
-    symlinkTarget: isLink ? await readlink(path) : '',
+    symlinkTarget: isLink ? readlinkSync(path) : '',
     xattrs: ctx.canonical ? [] : readXattrs(path),
   };
   try {
+    if (isLink) return ctx.tx.writeContentSync(header, null);
+    if (st.size <= IN_MEMORY_LIMIT) return ctx.tx.writeContentSync(header, readFileSync(path));
     return await ctx.tx.writeContent(header, { path });
   } catch (err) {
     if (err instanceof UpdaterError) throw new UpdaterError(err.code, `${path}: ${err.message}`, { cause: err, hint: err.hint });
@@ -208,22 +208,17 @@ async function writeFile(ctx: WalkContext, path: string, st: Stats): Promise<str
  * the repo, so files of a hardlink checkout are recognised without being read.
  * Built on the first hardlinked file met.
  */
-function devinoCache(ctx: WalkContext): Promise<Map<string, string>> {
+function devinoCache(ctx: WalkContext): Map<string, string> {
   ctx.devino ??= scanDevino(ctx.repo);
   return ctx.devino;
 }
 
-async function scanDevino(repo: Repo): Promise<Map<string, string>> {
+function scanDevino(repo: Repo): Map<string, string> {
   const map = new Map<string, string>();
-  const limiter = new Limiter(32);
-  const pending: Promise<void>[] = [];
-  for await (const [csum, kind, path] of repo.listObjects()) {
+  for (const [csum, kind, path] of repo.listObjectsSync()) {
     if (kind !== 'file') continue;
-    pending.push(limiter.run(async () => {
-      const s = await lstat(path).catch(() => null);
-      if (s && s.isFile()) map.set(`${s.dev}:${s.ino}`, csum);
-    }));
+    const s = lstatSync(path, { throwIfNoEntry: false });
+    if (s && s.isFile()) map.set(`${s.dev}:${s.ino}`, csum);
   }
-  await Promise.all(pending);
   return map;
 }

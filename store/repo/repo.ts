@@ -2,7 +2,7 @@
 // under objects/XX/, refs under refs/heads and refs/remotes, commitpartial
 // markers under state/. Reading lives here; writing goes through transaction.ts.
 
-import { constants, lstatSync, readFileSync, readlinkSync } from 'node:fs';
+import { constants, lstatSync, readdirSync, readFileSync, readlinkSync } from 'node:fs';
 import { lstat, mkdir, open, readFile, readdir, stat, unlink, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { inflateRawSync } from 'node:zlib';
@@ -326,12 +326,17 @@ export class Repo {
 
   // ---- object listing and partial commits ----
 
-  /** Every loose object as [checksum, kind]. */
+  /** Every loose object as [checksum, kind, path]. */
   async *listObjects(): AsyncGenerator<[string, ObjectKind, string]> {
+    yield* this.listObjectsSync();
+  }
+
+  /** Every loose object as [checksum, kind, path]; one readdir per fan-out directory. */
+  *listObjectsSync(): Generator<[string, ObjectKind, string]> {
     const base = join(this.path, 'objects');
-    for (const d of (await readdir(base)).sort()) {
+    for (const d of readdirSync(base).sort()) {
       if (!/^[0-9a-f]{2}$/.test(d)) continue;
-      for (const f of await readdir(join(base, d))) {
+      for (const f of readdirSync(join(base, d))) {
         const dot = f.indexOf('.');
         const csum = d + f.slice(0, dot);
         let kind = f.slice(dot + 1);

@@ -6,23 +6,24 @@
 // transaction of the same boot (they are in the page cache) and discarded after a reboot.
 
 import { createHash, randomBytes } from 'node:crypto';
-import { createReadStream, createWriteStream } from 'node:fs';
-import { chmod, chown, copyFile, lchown, lutimes, mkdir, open, readdir, readFile, rename, rm, stat, symlink, utimes, writeFile } from 'node:fs/promises';
+import {
+  closeSync, createReadStream, createWriteStream, fchmodSync, fchownSync, futimesSync, lchownSync, lutimesSync, mkdirSync, openSync,
+  readdirSync, readFileSync, renameSync, rmSync, statSync, symlinkSync, writeFileSync, writeSync,
+} from 'node:fs';
+import { copyFile, mkdir, open, readdir, readFile, rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import { pipeline } from 'node:stream/promises';
-import { createDeflateRaw, deflateRaw } from 'node:zlib';
-import { promisify } from 'node:util';
+import { createDeflateRaw, deflateRawSync } from 'node:zlib';
 import { isErrno, UpdaterError } from '../../common/errors.ts';
-import { setXattr, syncfs } from '../../common/libc.ts';
+import { fsetXattr, setXattr, syncfs } from '../../common/libc.ts';
 import {
   contentStreamPrefix, encodeArchivePrefix, encodeDirmeta, isLinkMode, sha256Hex, type FileHeader, type ObjectKind,
 } from '../objects/index.ts';
 import { lockRepo, type LockOptions, type RepoLock } from './lock.ts';
 import type { Repo } from './repo.ts';
 
-const deflateRawAsync = promisify(deflateRaw);
 /** Files up to this size are read into memory once and hashed/written from the buffer. */
-const IN_MEMORY_LIMIT = 16 * 1024 * 1024;
+export const IN_MEMORY_LIMIT = 16 * 1024 * 1024;
 
 /** Where a content object's data comes from. */
 export type ContentSource = { path: string } | { data: Uint8Array };
@@ -49,6 +50,8 @@ export class Transaction {
   private readonly lock: RepoLock;
   private readonly refUpdates: Array<[string | null, string, string | null]> = [];
   private readonly madeDirs = new Set<string>();
+  /** `csum.kind` of objects known to be staged, so repeats skip the stat. */
+  private readonly staged = new Set<string>();
   private tmpCounter = 0;
   private done = false;
 
@@ -94,38 +97,52 @@ export class Transaction {
 
   /** True when the object is in the repo or already staged. */
   async has(csum: string, kind: ObjectKind): Promise<boolean> {
-    if (await this.repo.hasObject(csum, kind)) return true;
-    try {
-      await stat(this.stagedPath(csum, kind));
-      return true;
-    } catch {
-      return false;
-    }
+    return this.hasSync(csum, kind);
   }
 
-  private async newTmp(): Promise<string> {
+  /**
+   * Synchronous existence check: per-object work is a few cheap syscalls, and
+   * running them inline avoids a thread-pool round trip for each one.
+   */
+  hasSync(csum: string, kind: ObjectKind): boolean {
+    const key = `${csum}.${kind}`;
+    if (this.staged.has(key)) return true;
+    if (statSync(this.repo.objectPath(csum, kind), { throwIfNoEntry: false }) !== undefined) return true;
+    if (statSync(this.stagedPath(csum, kind), { throwIfNoEntry: false }) !== undefined) {
+      this.staged.add(key);
+      return true;
+    }
+    return false;
+  }
+
+  private newTmp(): string {
     return join(this.staging, `tmp-${process.pid}-${this.tmpCounter++}`);
   }
 
-  private async place(tmp: string, csum: string, kind: ObjectKind): Promise<void> {
+  private placeSync(tmp: string, csum: string, kind: ObjectKind): void {
     const dir = join(this.staging, csum.slice(0, 2));
     if (!this.madeDirs.has(dir)) {
-      await mkdir(dir, { recursive: true });
+      mkdirSync(dir, { recursive: true });
       this.madeDirs.add(dir);
     }
-    await rename(tmp, this.stagedPath(csum, kind));
+    renameSync(tmp, this.stagedPath(csum, kind));
+    this.staged.add(`${csum}.${kind}`);
   }
 
   /** Stages a metadata object; `expected` (from a pull) must match the computed checksum. */
   async writeMetadata(kind: 'commit' | 'dirtree' | 'dirmeta', bytes: Uint8Array, expected?: string): Promise<string> {
+    return this.writeMetadataSync(kind, bytes, expected);
+  }
+
+  writeMetadataSync(kind: 'commit' | 'dirtree' | 'dirmeta', bytes: Uint8Array, expected?: string): string {
     const csum = sha256Hex(bytes);
     if (expected !== undefined && expected !== csum) {
       throw new UpdaterError('STORE_OBJECT_CORRUPT', `object ${expected}.${kind}: computed checksum ${csum}`);
     }
-    if (await this.has(csum, kind)) return csum;
-    const tmp = await this.newTmp();
-    await writeFile(tmp, bytes, { mode: 0o644 });
-    await this.place(tmp, csum, kind);
+    if (this.hasSync(csum, kind)) return csum;
+    const tmp = this.newTmp();
+    writeFileSync(tmp, bytes, { mode: 0o644 });
+    this.placeSync(tmp, csum, kind);
     this.stats.metadataWritten++;
     return csum;
   }
@@ -133,107 +150,143 @@ export class Transaction {
   /**
    * Stages a content object (regular file or symlink) in the repo's mode and
    * returns its checksum; `expected` must match when given (pulls, deltas).
+   * Files up to IN_MEMORY_LIMIT are read once and handled synchronously; larger
+   * ones are streamed.
    */
   async writeContent(header: FileHeader, source: ContentSource, expected?: string): Promise<string> {
-    const isLink = isLinkMode(header.mode);
-    const prefix = contentStreamPrefix(header);
-    let data: Uint8Array | null = null;
-    let csum: string;
-    if (isLink) {
-      csum = sha256Hex(prefix);
-    } else if ('data' in source) {
-      data = source.data;
-      csum = sha256Hex(prefix, data);
-    } else {
-      const st = await stat(source.path);
-      if (st.size <= IN_MEMORY_LIMIT) {
-        data = await readFile(source.path);
-        csum = sha256Hex(prefix, data);
-      } else {
-        const h = createHash('sha256').update(prefix);
-        for await (const chunk of createReadStream(source.path, { highWaterMark: 1 << 20 })) h.update(chunk as Buffer);
-        csum = h.digest('hex');
-      }
-    }
+    if (isLinkMode(header.mode)) return this.writeContentSync(header, null, expected);
+    if ('data' in source) return this.writeContentSync(header, source.data, expected);
+    const st = statSync(source.path);
+    if (st.size <= IN_MEMORY_LIMIT) return this.writeContentSync(header, readFileSync(source.path), expected);
+
+    const h = createHash('sha256').update(contentStreamPrefix(header));
+    for await (const chunk of createReadStream(source.path, { highWaterMark: 1 << 20 })) h.update(chunk as Buffer);
+    const csum = h.digest('hex');
     if (expected !== undefined && expected !== csum) {
       throw new UpdaterError('STORE_OBJECT_CORRUPT', `object ${expected}.file: computed checksum ${csum}`);
     }
-    if (await this.has(csum, 'file')) return csum;
-    const tmp = await this.newTmp();
+    if (this.hasSync(csum, 'file')) return csum;
+    const tmp = this.newTmp();
     try {
-      await this.writeContentFile(tmp, header, data, source);
-    } catch (err) {
-      await rm(tmp, { force: true });
-      if (isErrno(err, 'EPERM') && this.repo.mode === 'bare') {
-        throw new UpdaterError('STORE_PERMISSION', `writing object ${csum}.file: bare repositories need root to set ownership`, { cause: err, hint: 'use a bare-user repository for unprivileged use' });
+      if (this.repo.mode === 'archive') {
+        writeFileSync(tmp, encodeArchivePrefix(header, st.size), { mode: 0o644 });
+        await pipeline(createReadStream(source.path), createDeflateRaw({ level: 6 }), createWriteStream(tmp, { flags: 'a' }));
+      } else {
+        await copyFile(source.path, tmp);
+        this.finishContentFile(tmp, header);
       }
-      throw err;
+    } catch (err) {
+      this.failed(tmp, csum, err);
     }
-    await this.place(tmp, csum, 'file');
+    this.placeSync(tmp, csum, 'file');
+    this.stats.contentWritten++;
+    this.stats.contentBytesWritten += st.size;
+    return csum;
+  }
+
+  /** Stages a content object from memory (`data` is null for a symlink). */
+  writeContentSync(header: FileHeader, data: Uint8Array | null, expected?: string): string {
+    const prefix = contentStreamPrefix(header);
+    const isLink = isLinkMode(header.mode);
+    const csum = isLink || data === null ? sha256Hex(prefix) : sha256Hex(prefix, data);
+    if (expected !== undefined && expected !== csum) {
+      throw new UpdaterError('STORE_OBJECT_CORRUPT', `object ${expected}.file: computed checksum ${csum}`);
+    }
+    if (this.hasSync(csum, 'file')) return csum;
+    const tmp = this.newTmp();
+    try {
+      this.writeContentFileSync(tmp, header, isLink ? null : (data ?? new Uint8Array(0)));
+    } catch (err) {
+      this.failed(tmp, csum, err);
+    }
+    this.placeSync(tmp, csum, 'file');
     this.stats.contentWritten++;
     this.stats.contentBytesWritten += data?.length ?? 0;
     return csum;
   }
 
-  private async writeContentFile(tmp: string, h: FileHeader, data: Uint8Array | null, source: ContentSource): Promise<void> {
-    const isLink = isLinkMode(h.mode);
+  private failed(tmp: string, csum: string, err: unknown): never {
+    rmSync(tmp, { force: true });
+    if (isErrno(err, 'EPERM') && this.repo.mode === 'bare') {
+      throw new UpdaterError('STORE_PERMISSION', `writing object ${csum}.file: bare repositories need root to set ownership`, { cause: err, hint: 'use a bare-user repository for unprivileged use' });
+    }
+    throw err;
+  }
+
+  /** Writes `data` (a regular file's bytes, or null for a symlink) as the object file `tmp`. */
+  private writeContentFileSync(tmp: string, h: FileHeader, data: Uint8Array | null): void {
+    const mode = this.repo.mode;
+    if (data === null && (mode === 'bare' || mode === 'bare-user-only')) {
+      this.checkBareUserOnly(h);
+      symlinkSync(h.symlinkTarget, tmp);
+      if (mode === 'bare') {
+        lchownSync(tmp, h.uid, h.gid);
+        for (const x of h.xattrs) setXattr(tmp, x.name, x.value);
+      }
+      lutimesSync(tmp, 0, 0);
+      return;
+    }
+    let bytes: Uint8Array;
+    if (mode === 'archive') {
+      const size = data?.length ?? 0;
+      const prefix = encodeArchivePrefix(h, size);
+      bytes = data === null ? prefix : Buffer.concat([prefix, deflateRawSync(data, { level: 6 })]);
+    } else if (data === null) {
+      bytes = Buffer.from(`${h.symlinkTarget}\0`); // bare-user: symlinks are files holding target + NUL
+    } else {
+      bytes = data;
+    }
+    const fd = openSync(tmp, 'wx', 0o600);
+    try {
+      let off = 0;
+      while (off < bytes.length) off += writeSync(fd, bytes, off, bytes.length - off);
+      if (mode === 'archive') fchmodSync(fd, 0o644);
+      else this.finishContentFd(fd, tmp, h, data === null);
+    } finally {
+      closeSync(fd);
+    }
+  }
+
+  /** Sets a written content object's metadata by path (the streamed large-file case). */
+  private finishContentFile(tmp: string, h: FileHeader): void {
+    const fd = openSync(tmp, 'r+');
+    try {
+      this.finishContentFd(fd, tmp, h, false);
+    } finally {
+      closeSync(fd);
+    }
+  }
+
+  /** Ownership, permissions, xattrs and mtime 0 of a regular-file object, through its fd. */
+  private finishContentFd(fd: number, tmp: string, h: FileHeader, isLink: boolean): void {
     const perms = h.mode & 0o7777;
-    const writeData = async (): Promise<void> => {
-      if (data !== null) await writeFile(tmp, data, { mode: 0o600 });
-      else await copyFile((source as { path: string }).path, tmp);
-    };
     switch (this.repo.mode) {
       case 'bare':
-        if (isLink) {
-          await symlink(h.symlinkTarget, tmp);
-          await lchown(tmp, h.uid, h.gid);
-          for (const x of h.xattrs) setXattr(tmp, x.name, x.value);
-          await lutimes(tmp, 0, 0);
-        } else {
-          await writeData();
-          // chown before chmod: chown clears setuid/setgid bits.
-          await chown(tmp, h.uid, h.gid);
-          await chmod(tmp, perms);
-          for (const x of h.xattrs) setXattr(tmp, x.name, x.value);
-          await utimes(tmp, 0, 0);
-        }
-        return;
+        // chown before chmod: chown clears setuid/setgid bits.
+        fchownSync(fd, h.uid, h.gid);
+        fchmodSync(fd, perms);
+        for (const x of h.xattrs) fsetXattr(fd, x.name, x.value, tmp);
+        break;
       case 'bare-user':
-        // Real metadata goes into user.ostreemeta; symlinks become files holding target + NUL.
-        if (isLink) await writeFile(tmp, Buffer.from(`${h.symlinkTarget}\0`), { mode: 0o644 });
-        else await writeData();
-        await chmod(tmp, isLink ? 0o644 : (perms & 0o775) | 0o400);
-        setXattr(tmp, 'user.ostreemeta', encodeDirmeta({ uid: h.uid, gid: h.gid, mode: h.mode, xattrs: h.xattrs }));
-        await utimes(tmp, 0, 0);
-        return;
+        // Real metadata goes into user.ostreemeta.
+        fchmodSync(fd, isLink ? 0o644 : (perms & 0o775) | 0o400);
+        fsetXattr(fd, 'user.ostreemeta', encodeDirmeta({ uid: h.uid, gid: h.gid, mode: h.mode, xattrs: h.xattrs }), tmp);
+        break;
       case 'bare-user-only':
-        if (h.uid !== 0 || h.gid !== 0 || h.xattrs.length > 0 || (!isLink && (perms & ~0o775) !== 0)) {
-          throw new UpdaterError('STORE_OBJECT_INVALID', `content object with uid ${h.uid}, gid ${h.gid}, mode 0${perms.toString(8)} or xattrs cannot be stored in a bare-user-only repository`);
-        }
-        if (isLink) {
-          await symlink(h.symlinkTarget, tmp);
-          await lutimes(tmp, 0, 0);
-        } else {
-          await writeData();
-          await chmod(tmp, perms);
-          await utimes(tmp, 0, 0);
-        }
-        return;
-      case 'archive': {
-        const size = isLink ? 0 : data !== null ? data.length : (await stat((source as { path: string }).path)).size;
-        const prefix = encodeArchivePrefix(h, size);
-        if (isLink) {
-          await writeFile(tmp, prefix, { mode: 0o644 });
-        } else if (data !== null) {
-          const z = await deflateRawAsync(data, { level: 6 });
-          await writeFile(tmp, Buffer.concat([prefix, z]), { mode: 0o644 });
-        } else {
-          // Large file: stream it through deflate after the header.
-          await writeFile(tmp, prefix, { mode: 0o644 });
-          await pipeline(createReadStream((source as { path: string }).path), createDeflateRaw({ level: 6 }), createWriteStream(tmp, { flags: 'a' }));
-        }
-        return;
-      }
+        this.checkBareUserOnly(h);
+        fchmodSync(fd, perms);
+        break;
+      case 'archive':
+        break;
+    }
+    futimesSync(fd, 0, 0);
+  }
+
+  private checkBareUserOnly(h: FileHeader): void {
+    if (this.repo.mode !== 'bare-user-only') return;
+    const perms = h.mode & 0o7777;
+    if (h.uid !== 0 || h.gid !== 0 || h.xattrs.length > 0 || (!isLinkMode(h.mode) && (perms & ~0o775) !== 0)) {
+      throw new UpdaterError('STORE_OBJECT_INVALID', `content object with uid ${h.uid}, gid ${h.gid}, mode 0${perms.toString(8)} or xattrs cannot be stored in a bare-user-only repository`);
     }
   }
 
@@ -262,19 +315,19 @@ export class Transaction {
       for (const d of (await readdir(this.staging)).sort()) {
         if (!/^[0-9a-f]{2}$/.test(d)) continue;
         const target = join(this.repo.path, 'objects', d);
-        for (const f of await readdir(join(this.staging, d))) {
+        for (const f of readdirSync(join(this.staging, d))) {
           if (!made.has(target)) {
-            await mkdir(target, { recursive: true });
+            mkdirSync(target, { recursive: true });
             made.add(target);
           }
           if (f.endsWith('.commit')) commits.push([join(this.staging, d, f), join(target, f)]);
-          else await rename(join(this.staging, d, f), join(target, f));
+          else renameSync(join(this.staging, d, f), join(target, f));
         }
       }
       // Commits last: a commit object never becomes visible before the tree it names.
       if (commits.length > 0) {
         await sync();
-        for (const [from, to] of commits) await rename(from, to);
+        for (const [from, to] of commits) renameSync(from, to);
       }
       await sync();
       for (const [remote, ref, csum] of this.refUpdates) await this.repo.writeRef(remote, ref, csum);
