@@ -3,8 +3,8 @@
 // in user mode, bare-user-only), copies otherwise. Zero-sized files are always
 // copied: hardlinking every empty file to one inode would make them share writes.
 
-import { chmodSync, chownSync, lchownSync, linkSync, lstatSync, mkdirSync, symlinkSync, unlinkSync } from 'node:fs';
-import { chmod, chown, copyFile, lstat, rm, writeFile } from 'node:fs/promises';
+import { chmodSync, chownSync, lchownSync, linkSync, lstatSync, mkdirSync, rmSync, symlinkSync, unlinkSync } from 'node:fs';
+import { chmod, chown, copyFile, lstat, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { isErrno, UpdaterError } from '../common/errors.ts';
 import { setXattr } from '../common/libc.ts';
@@ -82,8 +82,12 @@ async function checkoutDir(ctx: Ctx, treeCsum: string, metaCsum: string, dest: s
   ctx.stats.dirs++;
   const jobs: Promise<void>[] = [];
   for (const f of tree.files) {
+    const path = join(dest, f.name);
+    // Links and symlinks are done inline; only copies go through the limiter.
+    const info = linkOrSymlink(ctx, f.checksum, path);
+    if (info === null) continue;
     await ctx.limiter.acquire();
-    jobs.push(checkoutFile(ctx, f.checksum, join(dest, f.name)).finally(() => ctx.limiter.release()));
+    jobs.push(copyFileOut(ctx, info, path).finally(() => ctx.limiter.release()));
   }
   for (const d of tree.dirs) await checkoutDir(ctx, d.treeChecksum, d.metaChecksum, join(dest, d.name));
   const settled = await Promise.allSettled(jobs);
@@ -119,10 +123,20 @@ function applyDirMeta(ctx: Ctx, dest: string, meta: DirMeta): void {
 }
 
 async function checkoutFile(ctx: Ctx, csum: string, dest: string): Promise<void> {
-  const info = await ctx.repo.readContentInfo(csum);
+  const info = linkOrSymlink(ctx, csum, dest);
+  if (info !== null) await copyFileOut(ctx, info, dest);
+}
+
+/**
+ * Checks out symlinks and hardlinkable files synchronously (metadata-only calls,
+ * cheaper inline than as thread-pool round trips); returns the object's info
+ * when it must be copied instead, else null.
+ */
+function linkOrSymlink(ctx: Ctx, csum: string, dest: string): ContentInfo | null {
+  const info = ctx.repo.readContentInfoSync(csum);
   const h = info.header;
   ctx.stats.files++;
-  if (ctx.opts.union) await rm(dest, { force: true, recursive: true });
+  if (ctx.opts.union) rmSync(dest, { force: true, recursive: true });
   if (h.symlinkTarget) {
     try {
       symlinkSync(h.symlinkTarget, dest);
@@ -133,19 +147,22 @@ async function checkoutFile(ctx: Ctx, csum: string, dest: string): Promise<void>
       lchownSync(dest, h.uid, h.gid);
       for (const x of h.xattrs) setXattr(dest, x.name, x.value);
     }
-    return;
+    return null;
   }
   if (ctx.canLink && info.size > 0) {
     try {
-      // Synchronous: link() is a metadata-only call, cheaper than a thread-pool round trip.
       linkSync(info.path, dest);
       ctx.stats.hardlinked++;
-      return;
+      return null;
     } catch (err) {
       if (!isErrno(err, 'EXDEV') && !isErrno(err, 'EMLINK')) throw checkoutError(dest, err);
       if (ctx.opts.requireHardlinks) throw new UpdaterError('STORE_CHECKOUT_NO_HARDLINK', `cannot hardlink object ${csum} to ${dest}: ${(err as Error).message}`);
     }
   }
+  return info;
+}
+
+async function copyFileOut(ctx: Ctx, info: ContentInfo, dest: string): Promise<void> {
   await copyOut(ctx, info, dest);
   ctx.stats.copied++;
 }

@@ -4,13 +4,12 @@
 // reach them; --delete removes corrupt ones and marks those commits partial.
 
 import { createHash } from 'node:crypto';
-import { createReadStream } from 'node:fs';
-import { open, readFile, unlink } from 'node:fs/promises';
-import { createInflateRaw } from 'node:zlib';
+import { createReadStream, readFileSync, statSync } from 'node:fs';
+import { open, unlink } from 'node:fs/promises';
+import { createInflateRaw, inflateRawSync } from 'node:zlib';
 import { UpdaterError } from '../common/errors.ts';
-import { Limiter } from '../common/limit.ts';
 import { contentStreamPrefix, type ObjectKind } from './objects/index.ts';
-import type { Repo } from './repo/repo.ts';
+import type { ContentInfo, Repo } from './repo/repo.ts';
 import { objectKey } from './traverse.ts';
 
 export interface FsckProblem {
@@ -37,38 +36,55 @@ export interface FsckOptions {
 
 const SMALL_FILE = 8 * 1024 * 1024;
 
-/** Computes a content object's checksum from its stored form (any repo mode). */
+/**
+ * Computes a content object's checksum from its stored form (any repo mode).
+ * Objects up to SMALL_FILE are read with one synchronous read; larger ones stream.
+ */
 export async function computeContentChecksum(repo: Repo, csum: string): Promise<string> {
-  const info = await repo.readContentInfo(csum);
+  const info = repo.readContentInfoSync(csum);
+  const small = repo.mode === 'archive' ? statSync(info.path).size <= SMALL_FILE : info.size <= SMALL_FILE;
+  if (info.header.symlinkTarget || small) return contentChecksumSync(repo, csum, info);
   const h = createHash('sha256').update(contentStreamPrefix(info.header));
-  if (!info.header.symlinkTarget) {
-    let n = 0;
-    if (repo.mode === 'archive') {
-      const raw = createReadStream(info.path, { start: 8 + (await headerLength(info.path)) });
-      const inflate = createInflateRaw();
-      raw.on('error', (e) => inflate.destroy(e));
-      try {
-        for await (const chunk of raw.pipe(inflate)) {
-          h.update(chunk as Buffer);
-          n += (chunk as Buffer).length;
-        }
-      } catch (err) {
-        throw new UpdaterError('STORE_OBJECT_CORRUPT', `object ${csum}.file: compressed data is corrupt (${(err as Error).message})`, { cause: err });
-      }
-    } else if (info.size <= SMALL_FILE) {
-      // One exact-size read: a stream would allocate a 1 MiB buffer per file.
-      const data = await readFile(info.path);
-      h.update(data);
-      n = data.length;
-    } else {
-      for await (const chunk of createReadStream(info.path, { highWaterMark: 1 << 20 })) {
+  let n = 0;
+  if (repo.mode === 'archive') {
+    const raw = createReadStream(info.path, { start: 8 + (await headerLength(info.path)) });
+    const inflate = createInflateRaw();
+    raw.on('error', (e) => inflate.destroy(e));
+    try {
+      for await (const chunk of raw.pipe(inflate)) {
         h.update(chunk as Buffer);
         n += (chunk as Buffer).length;
       }
+    } catch (err) {
+      throw new UpdaterError('STORE_OBJECT_CORRUPT', `object ${csum}.file: compressed data is corrupt (${(err as Error).message})`, { cause: err });
     }
-    if (n !== info.size) throw new UpdaterError('STORE_OBJECT_CORRUPT', `object ${csum}.file: ${n} bytes of data, header says ${info.size}`);
+  } else {
+    for await (const chunk of createReadStream(info.path, { highWaterMark: 1 << 20 })) {
+      h.update(chunk as Buffer);
+      n += (chunk as Buffer).length;
+    }
   }
+  if (n !== info.size) throw new UpdaterError('STORE_OBJECT_CORRUPT', `object ${csum}.file: ${n} bytes of data, header says ${info.size}`);
   return h.digest('hex');
+}
+
+/** The small-object case: one read (and inflate), hashed in memory. */
+function contentChecksumSync(repo: Repo, csum: string, info: ContentInfo): string {
+  const h = createHash('sha256').update(contentStreamPrefix(info.header));
+  if (info.header.symlinkTarget) return h.digest('hex');
+  let data: Buffer;
+  if (repo.mode === 'archive') {
+    const raw = readFileSync(info.path);
+    try {
+      data = inflateRawSync(raw.subarray(8 + raw.readUInt32BE(0)));
+    } catch (err) {
+      throw new UpdaterError('STORE_OBJECT_CORRUPT', `object ${csum}.file: compressed data is corrupt (${(err as Error).message})`, { cause: err });
+    }
+  } else {
+    data = readFileSync(info.path);
+  }
+  if (data.length !== info.size) throw new UpdaterError('STORE_OBJECT_CORRUPT', `object ${csum}.file: ${data.length} bytes of data, header says ${info.size}`);
+  return h.update(data).digest('hex');
 }
 
 async function headerLength(path: string): Promise<number> {
@@ -104,7 +120,6 @@ export async function fsckRepo(repo: Repo, opts: FsckOptions = {}): Promise<Fsck
   const verified = new Map<string, unknown>(); // object key → null (ok) or the error
   let partial = 0;
   let checked = 0;
-  const limiter = new Limiter(8);
 
   const check = async (csum: string, kind: ObjectKind, commit: string, fn: () => Promise<void>): Promise<boolean> => {
     const key = objectKey(csum, kind);
@@ -130,10 +145,12 @@ export async function fsckRepo(repo: Repo, opts: FsckOptions = {}): Promise<Fsck
     const ok = await check(tree, 'dirtree', commit, async () => void (await repo.loadDirtree(tree)));
     if (!ok) return;
     const dt = await repo.loadDirtree(tree);
-    await Promise.all(dt.files.map((f) => limiter.run(() => check(f.checksum, 'file', commit, async () => {
-      const got = await computeContentChecksum(repo, f.checksum);
-      if (got !== f.checksum) throw new UpdaterError('STORE_OBJECT_CORRUPT', `object ${f.checksum}.file: computed checksum ${got}`);
-    }))));
+    for (const f of dt.files) {
+      await check(f.checksum, 'file', commit, async () => {
+        const got = await computeContentChecksum(repo, f.checksum);
+        if (got !== f.checksum) throw new UpdaterError('STORE_OBJECT_CORRUPT', `object ${f.checksum}.file: computed checksum ${got}`);
+      });
+    }
     for (const d of dt.dirs) await walk(commit, d.treeChecksum, d.metaChecksum, seen);
   };
 

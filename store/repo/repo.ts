@@ -2,7 +2,7 @@
 // under objects/XX/, refs under refs/heads and refs/remotes, commitpartial
 // markers under state/. Reading lives here; writing goes through transaction.ts.
 
-import { constants, lstatSync, readdirSync, readFileSync, readlinkSync } from 'node:fs';
+import { closeSync, constants, lstatSync, openSync, readdirSync, readFileSync, readlinkSync, readSync } from 'node:fs';
 import { lstat, mkdir, open, readFile, readdir, stat, unlink, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { inflateRawSync } from 'node:zlib';
@@ -162,6 +162,11 @@ export class Repo {
 
   /** Reads a content object's header (ownership, mode, target, xattrs) in this repo's mode. */
   async readContentInfo(csum: string): Promise<ContentInfo> {
+    return this.readContentInfoSync(csum);
+  }
+
+  /** readContentInfo without the promise: a few metadata syscalls, run inline. */
+  readContentInfoSync(csum: string): ContentInfo {
     const path = this.objectPath(csum, 'file');
     const what = `object ${csum}.file`;
     let st;
@@ -174,16 +179,16 @@ export class Repo {
     }
     switch (this.mode) {
       case 'archive': {
-        const fh = await open(path, 'r');
+        const fd = openSync(path, 'r');
         try {
-          const head = Buffer.alloc(Math.min(st.size, 65536));
-          await fh.read(head, 0, head.length, 0);
+          const head = Buffer.alloc(Math.min(st.size, 4096));
+          readSync(fd, head, 0, head.length, 0);
           const len = head.length >= 4 ? head.readUInt32BE(0) : 0;
-          const full = 8 + len <= head.length ? head : await readFile(path);
+          const full = 8 + len <= head.length ? head : readFileSync(path);
           const { header, size } = decodeArchivePrefix(full, what);
           return { header, size, path };
         } finally {
-          await fh.close();
+          closeSync(fd);
         }
       }
       case 'bare': {
