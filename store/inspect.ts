@@ -160,8 +160,9 @@ export function formatCommitLog(csum: string, c: Commit): string {
   lines.push(`Date:  ${d}`);
   const version = dictGet(c.metadata, 'version', 's');
   if (typeof version === 'string') lines.push(`Version: ${version}`);
-  lines.push('');
-  if (c.subject) lines.push(`    ${c.subject}`, '');
+  // As ostree: an empty subject prints "(no subject)" right under the header.
+  if (c.subject) lines.push('', `    ${c.subject}`, '');
+  else lines.push('(no subject)', '');
   if (c.body) lines.push(...c.body.split('\n').map((l) => `    ${l}`), '');
   return lines.join('\n') + '\n';
 }
