@@ -14,3 +14,4 @@ export { fsckRepo, computeContentChecksum, type FsckResult, type FsckProblem } f
 export { pruneRepo, type PruneOptions, type PruneResult } from './prune.ts';
 export { traverseCommit, traverseTree, objectKey } from './traverse.ts';
 export { listTree, formatLsEntry, diffCommits, formatCommitLog, resolvePath, type TreeEntry, type TreeDiff } from './inspect.ts';
+export * from './publish/index.ts';

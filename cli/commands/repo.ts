@@ -8,6 +8,7 @@ import {
   Repo, resolvePath, variant, type RepoMode, type VarDict,
 } from '../../store/index.ts';
 import { collect, DEFAULT_REPO, formatSize, intOption, openRepo, parseTimestamp, progress, stdoutLine } from '../output.ts';
+import { registerPublishCommands } from './publish.ts';
 
 interface RepoOpt {
   repo?: string;
@@ -246,4 +247,6 @@ export function registerRepoCommands(program: Command): void {
       if (res.deleted === 0) stdoutLine('No unreachable objects');
       else stdoutLine(`${o.prune ? 'Deleted' : 'Would delete'} ${res.deleted} objects, ${formatSize(res.freedBytes)} freed`);
     });
+
+  registerPublishCommands(repo, withRepo);
 }
