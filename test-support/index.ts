@@ -154,3 +154,77 @@ export function errorOf(fn: () => unknown): { code: string; message: string } {
   }
   throw new Error('expected an UpdaterError');
 }
+
+/** A tiny RPM for repo and depsolve tests: dependencies and a few small text files. */
+export interface TestRpm {
+  name: string;
+  version?: string;
+  release?: string;
+  epoch?: number;
+  /** Default noarch; other arches build too (no binaries are compiled). */
+  arch?: string;
+  requires?: string[];
+  provides?: string[];
+  recommends?: string[];
+  suggests?: string[];
+  supplements?: string[];
+  conflicts?: string[];
+  obsoletes?: string[];
+  /** Absolute path → content. */
+  files?: Record<string, string>;
+}
+
+/**
+ * Builds `rpms` with rpmbuild into `outDir` and returns the file paths. Packages sharing
+ * epoch/version/release/arch become subpackages of one spec, so a dozen packages take
+ * one or two rpmbuild runs.
+ */
+export async function buildTestRpms(rpms: TestRpm[], outDir: string): Promise<string[]> {
+  await mkdir(outDir, { recursive: true });
+  const groups = new Map<string, TestRpm[]>();
+  for (const r of rpms) {
+    const key = `${r.epoch ?? ''}|${r.version ?? '1.0'}|${r.release ?? '1'}|${r.arch ?? 'noarch'}`;
+    groups.set(key, [...(groups.get(key) ?? []), r]);
+  }
+  const top = await mkdtemp(join(tmpdir(), 'rpmbuild-'));
+  try {
+    let n = 0;
+    for (const [key, members] of groups) {
+      const [epoch, version, release, arch] = key.split('|') as [string, string, string, string];
+      const lines = [
+        '%global debug_package %{nil}', '%global __os_install_post %{nil}', '%define _build_id_links none',
+        `Name: testgroup${n++}`, `Version: ${version}`, `Release: ${release}`, 'Summary: test packages', 'License: MIT',
+        ...(epoch ? [`Epoch: ${epoch}`] : []), ...(arch === 'noarch' ? ['BuildArch: noarch'] : []),
+        '%description', 'test packages',
+      ];
+      const install: string[] = [];
+      const files: string[] = [];
+      for (const r of members) {
+        const deps = (tag: string, list?: string[]): string[] => (list ?? []).map((d) => `${tag}: ${d}`);
+        lines.push(`%package -n ${r.name}`, `Summary: ${r.name}`,
+          ...deps('Requires', r.requires), ...deps('Provides', r.provides), ...deps('Recommends', r.recommends),
+          ...deps('Suggests', r.suggests), ...deps('Supplements', r.supplements), ...deps('Conflicts', r.conflicts),
+          ...deps('Obsoletes', r.obsoletes), `%description -n ${r.name}`, r.name);
+        files.push(`%files -n ${r.name}`);
+        for (const [path, content] of Object.entries(r.files ?? {})) {
+          install.push(`mkdir -p "%{buildroot}$(dirname '${path}')"`, `echo ${Buffer.from(content).toString('base64')} | base64 -d > "%{buildroot}${path}"`);
+          files.push(path);
+        }
+      }
+      const spec = join(top, `g${n}.spec`);
+      await writeFile(spec, [...lines, '%install', ...install, ...files, ''].join('\n'));
+      await runOk('rpmbuild', ['-bb', '--quiet', '--define', `_topdir ${join(top, 'top')}`, '--target', arch, spec]);
+    }
+    const out: string[] = [];
+    const rpmsDir = join(top, 'top', 'RPMS');
+    for (const a of await readdir(rpmsDir)) {
+      for (const f of await readdir(join(rpmsDir, a))) {
+        await writeFile(join(outDir, f), await readFile(join(rpmsDir, a, f)));
+        out.push(join(outDir, f));
+      }
+    }
+    return out.sort();
+  } finally {
+    await rm(top, { recursive: true, force: true });
+  }
+}
