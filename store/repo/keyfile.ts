@@ -6,6 +6,8 @@ import { UpdaterError } from '../../common/errors.ts';
 type Line = { kind: 'comment'; text: string } | { kind: 'entry'; key: string; value: string };
 interface Group {
   name: string;
+  /** Comment lines above the header. */
+  leading: string[];
   lines: Line[];
 }
 
@@ -17,24 +19,31 @@ export class KeyFile {
   static parse(text: string, what = 'key file'): KeyFile {
     const kf = new KeyFile();
     let current: Group | null = null;
+    // Comments and blank lines wait here: above a group header they belong to that
+    // group (as in GKeyFile), between entries to the group they are in.
+    let pending: string[] = [];
     const lines = text.split('\n');
     for (let i = 0; i < lines.length; i++) {
       const raw = lines[i]!;
       const line = raw.trim();
       if (line === '' || line.startsWith('#')) {
-        if (current && (line !== '' || i < lines.length - 1)) current.lines.push({ kind: 'comment', text: raw });
+        pending.push(raw);
         continue;
       }
       if (line.startsWith('[')) {
         if (!line.endsWith(']')) throw new UpdaterError('KEYFILE_INVALID', `${what}:${i + 1}: malformed group header`);
-        current = { name: line.slice(1, -1), lines: [] };
+        current = { name: line.slice(1, -1), leading: trimBlank(pending), lines: [] };
+        pending = [];
         kf.groups.push(current);
         continue;
       }
       const eq = line.indexOf('=');
       if (eq <= 0 || current === null) throw new UpdaterError('KEYFILE_INVALID', `${what}:${i + 1}: expected key=value inside a [group]`);
+      for (const c of pending) current.lines.push({ kind: 'comment', text: c });
+      pending = [];
       current.lines.push({ kind: 'entry', key: line.slice(0, eq).trim(), value: unescape(line.slice(eq + 1).trim()) });
     }
+    if (current) for (const c of trimBlank(pending)) current.lines.push({ kind: 'comment', text: c });
     return kf;
   }
 
@@ -57,7 +66,7 @@ export class KeyFile {
   set(group: string, key: string, value: string): void {
     let g = this.groups.find((x) => x.name === group);
     if (!g) {
-      g = { name: group, lines: [] };
+      g = { name: group, leading: [], lines: [] };
       this.groups.push(g);
     }
     const existing = g.lines.find((l): l is Extract<Line, { kind: 'entry' }> => l.kind === 'entry' && l.key === key);
@@ -90,12 +99,25 @@ export class KeyFile {
   toString(): string {
     const out: string[] = [];
     for (const g of this.groups) {
-      out.push(`[${g.name}]`);
-      for (const l of g.lines) out.push(l.kind === 'comment' ? l.text : `${l.key}=${escape(l.value)}`);
+      out.push(...g.leading, `[${g.name}]`);
+      // Blank lines that separated this group from the next were parsed into it;
+      // one separator is written below, so a parse/print round trip adds none.
+      let end = g.lines.length;
+      while (end > 0 && g.lines[end - 1]!.kind === 'comment' && (g.lines[end - 1] as { text: string }).text.trim() === '') end--;
+      for (const l of g.lines.slice(0, end)) out.push(l.kind === 'comment' ? l.text : `${l.key}=${escape(l.value)}`);
       out.push('');
     }
     return out.join('\n');
   }
+}
+
+/** Drops blank lines at both ends (group separators are written by toString). */
+function trimBlank(lines: string[]): string[] {
+  let a = 0;
+  let b = lines.length;
+  while (a < b && lines[a]!.trim() === '') a++;
+  while (b > a && lines[b - 1]!.trim() === '') b--;
+  return lines.slice(a, b);
 }
 
 // GKeyFile escapes: \s \n \t \r \\ (a leading space is written as \s).
