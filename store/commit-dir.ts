@@ -4,7 +4,7 @@
 // bounded by the directories on the current path, not by the tree's size.
 
 import type { Stats } from 'node:fs';
-import { lstatSync, readdirSync, readFileSync, readlinkSync } from 'node:fs';
+import { closeSync, lstatSync, openSync, readdirSync, readlinkSync, readSync } from 'node:fs';
 import { stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import { isErrno, UpdaterError } from '../common/errors.ts';
@@ -194,12 +194,41 @@ async function writeFile(ctx: WalkContext, path: string, st: Stats): Promise<str
   };
   try {
     if (isLink) return ctx.tx.writeContentSync(header, null);
-    if (st.size <= IN_MEMORY_LIMIT) return ctx.tx.writeContentSync(header, readFileSync(path));
+    if (st.size <= IN_MEMORY_LIMIT) {
+      const data = readSmallFile(path, st.size);
+      if (data !== null) return ctx.tx.writeContentSync(header, data);
+    }
     return await ctx.tx.writeContent(header, { path });
   } catch (err) {
     if (err instanceof UpdaterError) throw new UpdaterError(err.code, `${path}: ${err.message}`, { cause: err, hint: err.hint });
     if (isErrno(err, 'EACCES')) throw new UpdaterError('STORE_COMMIT_SOURCE', `cannot read ${path}: permission denied`, { cause: err });
     throw err;
+  }
+}
+
+/** One reusable read buffer: the commit path is synchronous, so each file's bytes are done with before the next read. */
+let scratch = Buffer.allocUnsafe(1 << 20);
+
+/**
+ * Reads a file of `size` bytes (from lstat) into the shared scratch buffer, so a
+ * walk over tens of thousands of files allocates nothing per file. Returns null
+ * when the file grew meanwhile; the caller then streams it.
+ */
+function readSmallFile(path: string, size: number): Buffer | null {
+  if (scratch.length < size + 1) scratch = Buffer.allocUnsafe(Math.max(size + 1, scratch.length * 2));
+  const fd = openSync(path, 'r');
+  try {
+    let off = 0;
+    // Read one byte past the expected size to notice a file that grew.
+    for (;;) {
+      const n = readSync(fd, scratch, off, size + 1 - off, off);
+      if (n === 0) break;
+      off += n;
+      if (off > size) return null;
+    }
+    return scratch.subarray(0, off);
+  } finally {
+    closeSync(fd);
   }
 }
 

@@ -15,3 +15,5 @@ export { pruneRepo, type PruneOptions, type PruneResult } from './prune.ts';
 export { traverseCommit, traverseTree, objectKey } from './traverse.ts';
 export { listTree, formatLsEntry, diffCommits, formatCommitLog, resolvePath, type TreeEntry, type TreeDiff } from './inspect.ts';
 export * from './publish/index.ts';
+export * from './remote/index.ts';
+export * from './pull/index.ts';

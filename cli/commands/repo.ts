@@ -5,9 +5,11 @@ import type { Command } from 'commander';
 import { UpdaterError } from '../../common/errors.ts';
 import {
   checkoutCommit, commitDirectory, diffCommits, formatCommitLog, formatLsEntry, fsckRepo, listTree, printGVariant, pruneRepo,
-  Repo, resolvePath, variant, type RepoMode, type VarDict,
+  repairRepo, Repo, resolvePath, variant, type FsckResult, type RepoMode, type VarDict,
 } from '../../store/index.ts';
 import { collect, DEFAULT_REPO, formatSize, intOption, openRepo, parseTimestamp, progress, stdoutLine } from '../output.ts';
+import { registerPullCommands } from './pull.ts';
+import { registerRemoteCommands } from './remote.ts';
 import { registerPublishCommands } from './publish.ts';
 
 interface RepoOpt {
@@ -207,25 +209,47 @@ export function registerRepoCommands(program: Command): void {
   withRepo(repo.command('fsck'))
     .description('Verify every reachable object of every commit')
     .option('--delete', 'remove corrupt objects and mark their commits partial')
+    .option('--repair', 'delete corrupt objects and fetch them and missing ones again from the remote of each affected commit')
     .option('-q, --quiet', 'print only errors')
-    .action(async (o: RepoOpt & { delete?: boolean; quiet?: boolean }) => {
+    .action(async (o: RepoOpt & { delete?: boolean; repair?: boolean; quiet?: boolean }) => {
       const r = await openRepo(o.repo);
       const say = (s: string): void => {
         if (!o.quiet) stdoutLine(s);
       };
       say('Validating refs...');
+      const printProblems = (res: FsckResult): void => {
+        for (const p of res.problems) {
+          const where = p.commits.length ? ` (in commits ${p.commits.join(', ')})` : '';
+          process.stderr.write(`error: ${p.problem === 'missing' ? 'missing' : 'corrupt'} ${p.kind === 'ref' ? 'ref' : 'object'} ${p.kind === 'ref' ? p.object : `${p.object}.${p.kind}`}: ${p.message}${where}\n`);
+        }
+      };
+      if (o.repair) {
+        const rep = await repairRepo(r, { onLockWait: () => process.stderr.write('Waiting for the repository lock…\n') });
+        say(`Verified ${rep.before.objectsChecked} objects of ${rep.before.commits - rep.before.partialCommits} commits`);
+        printProblems(rep.before);
+        for (const c of rep.commits) {
+          if (c.repaired) say(`Repaired commit ${c.commit} from remote "${c.remote}"`);
+          else process.stderr.write(`error: cannot repair commit ${c.commit}${c.remote ? ` from remote "${c.remote}"` : ''}: ${c.error}\n`);
+        }
+        if (rep.before.problems.length === 0) say('No problems found');
+        else say(`Commits affected: ${rep.commits.length}${rep.commits.length ? ` (${rep.commits.map((c) => c.commit).join(', ')})` : ''}`);
+        if (rep.after.problems.length > 0) {
+          printProblems(rep.after);
+          throw new UpdaterError('STORE_FSCK_FAILED', `${rep.after.problems.length} problems remain in ${r.path} after the repair`, {
+            hint: 'pull the affected commits again, or check the remote',
+          });
+        }
+        return;
+      }
       const res = await fsckRepo(r, { delete: o.delete, onProgress: (n) => progress(`fsck objects: ${n} checked`) });
       progress(null);
       say(`Verified ${res.objectsChecked} objects of ${res.commits - res.partialCommits} commits`);
       if (res.partialCommits > 0) say(`${res.partialCommits} partial commits not verified`);
-      for (const p of res.problems) {
-        const where = p.commits.length ? ` (in commits ${p.commits.join(', ')})` : '';
-        process.stderr.write(`error: ${p.problem === 'missing' ? 'missing' : 'corrupt'} ${p.kind === 'ref' ? 'ref' : 'object'} ${p.kind === 'ref' ? p.object : `${p.object}.${p.kind}`}: ${p.message}${where}\n`);
-      }
+      printProblems(res);
       if (res.deleted > 0) say(`Deleted ${res.deleted} corrupt objects`);
       if (res.problems.length > 0) {
         throw new UpdaterError('STORE_FSCK_FAILED', `${res.problems.length} problems found in ${r.path}`, {
-          hint: o.delete ? 'pull or commit the affected commits again' : 'run with --delete to remove corrupt objects, then pull again',
+          hint: o.delete ? 'pull or commit the affected commits again' : 'run with --repair to fetch them again from the remote, or --delete to remove corrupt objects',
         });
       }
     });
@@ -248,5 +272,7 @@ export function registerRepoCommands(program: Command): void {
       else stdoutLine(`${o.prune ? 'Deleted' : 'Would delete'} ${res.deleted} objects, ${formatSize(res.freedBytes)} freed`);
     });
 
+  registerRemoteCommands(repo);
+  registerPullCommands(repo);
   registerPublishCommands(repo, withRepo);
 }

@@ -90,7 +90,8 @@ export class Transaction {
     }
   }
 
-  private stagedPath(csum: string, kind: ObjectKind): string {
+  /** Where an object of this transaction is staged until commit(). */
+  stagedPath(csum: string, kind: ObjectKind): string {
     const ext = kind === 'file' && this.repo.mode === 'archive' ? 'filez' : kind;
     return join(this.staging, csum.slice(0, 2), `${csum.slice(2)}.${ext}`);
   }

@@ -1,0 +1,281 @@
+// The object half of a pull: fetch, verify and stage commits, dirtrees, dirmeta
+// and content, skipping whatever is already in the repo or staged (a resumed
+// pull re-fetches nothing finished), copying from local cache repos when they
+// have an object, and walking trees with requests in parallel under an adaptive limit.
+
+import { createReadStream, createWriteStream } from 'node:fs';
+import { open, readFile, rm, stat } from 'node:fs/promises';
+import { join } from 'node:path';
+import { pipeline } from 'node:stream/promises';
+import { createInflateRaw } from 'node:zlib';
+import { isUpdaterError, UpdaterError } from '../../common/errors.ts';
+import { decodeArchivePrefix, decodeCommit, decodeDirtree, decodeVarDict, type Commit, type ObjectKind } from '../objects/index.ts';
+import type { Repo } from '../repo/repo.ts';
+import type { Transaction } from '../repo/transaction.ts';
+import type { AdaptiveLimiter } from './adaptive-limit.ts';
+import type { PullProgress } from './progress.ts';
+import type { SpaceGuard } from './space.ts';
+import { partialDir, readLocalMetadata, remoteObjectPath, stageArchiveObject } from './stage.ts';
+import type { Fetched, Transport } from './transport.ts';
+import { verifyArchiveBytes, verifyArchiveFile, verifyMetadata, type MetaKind, type VerifiedContent } from './verify.ts';
+
+export interface ObjectFetcherDeps {
+  tx: Transaction;
+  transport: Transport;
+  limiter: AdaptiveLimiter;
+  progress: PullProgress;
+  /** Local repos consulted before the network (--localcache-repo, a non-archive file:// source). */
+  caches: Repo[];
+  space: SpaceGuard;
+  sourceIsArchive: boolean;
+  sourceRepo: Repo | null;
+  /** Names of the files in tmp/pull-partial when the pull started (downloads to resume). */
+  partials: Set<string>;
+}
+
+export class ObjectFetcher {
+  private readonly d: ObjectFetcherDeps;
+  private failed: unknown = null;
+  private readonly inflight = new Set<Promise<unknown>>();
+  private readonly pending = new Map<string, Promise<void>>();
+  private readonly treesWalked = new Set<string>();
+
+  constructor(deps: ObjectFetcherDeps) {
+    this.d = deps;
+  }
+
+  /** Throws the first failure of any parallel task. */
+  throwIfFailed(): void {
+    if (this.failed !== null) throw this.failed;
+  }
+
+  /** Waits for every request still running (after a failure, before the transaction is dropped). */
+  async settle(): Promise<void> {
+    while (this.inflight.size > 0) await Promise.allSettled([...this.inflight]);
+  }
+
+  private fail(err: unknown): never {
+    if (this.failed === null) this.failed = err;
+    throw err;
+  }
+
+  /** Runs a request in a limiter slot; failures stop new requests from starting. */
+  private limited<T>(fn: () => Promise<T>): Promise<T> {
+    this.throwIfFailed();
+    const p = this.d.limiter.run(async () => {
+      this.throwIfFailed();
+      const r = await fn();
+      this.d.limiter.success();
+      return r;
+    });
+    return this.track(p);
+  }
+
+  /** Registers work that settle() must wait for (a request plus the verify and stage after it). */
+  private track<T>(p: Promise<T>): Promise<T> {
+    this.inflight.add(p);
+    p.then(() => this.inflight.delete(p), () => this.inflight.delete(p));
+    return p;
+  }
+
+  private from(csum: string, kind: ObjectKind): string {
+    return `${this.d.transport.url.replace(/\/?$/, '/')}${remoteObjectPath(csum, kind)}`;
+  }
+
+  // ---- commits ----
+
+  /** The commit's detached metadata from the remote (null when it has none); checked to be an a{sv}. */
+  async fetchCommitmeta(csum: string): Promise<Buffer | null> {
+    const bytes = await this.limited(() => this.d.transport.getBytes(remoteObjectPath(csum, 'commitmeta'), { optional: true }));
+    if (bytes === null || bytes.length === 0) return null;
+    try {
+      decodeVarDict(bytes, `object ${csum}.commitmeta`);
+    } catch (err) {
+      throw new UpdaterError('PULL_OBJECT_CORRUPT', `object ${csum}.commitmeta from ${this.from(csum, 'commitmeta')}: ${(err as Error).message}`, { cause: err });
+    }
+    this.d.progress.metadataFetched++;
+    return bytes;
+  }
+
+  /** A commit, local (repo or staging) or fetched and verified (not yet staged); null for a 404 when `optional`. */
+  async fetchCommit(csum: string, optional: boolean): Promise<{ commit: Commit; bytes: Buffer; wasLocal: boolean } | null> {
+    const local = await readLocalMetadata(this.d.tx, csum, 'commit');
+    if (local !== null) return { commit: decodeCommit(local, `object ${csum}.commit`), bytes: local, wasLocal: true };
+    const got = await this.downloadMetadata(csum, 'commit', optional);
+    if (got === null) return null;
+    return { commit: verifyMetadata(csum, 'commit', got, this.from(csum, 'commit')), bytes: got, wasLocal: false };
+  }
+
+  async stageCommit(csum: string, bytes: Buffer): Promise<void> {
+    await this.d.space.reserve(bytes.length, `commit ${csum}`);
+    await this.d.tx.writeMetadata('commit', bytes, csum);
+  }
+
+  // ---- trees ----
+
+  /** Fetches every missing object under a dirtree, in parallel. */
+  async walkTree(tree: string, meta: string): Promise<void> {
+    const tasks: Promise<void>[] = [this.once(`${meta}.dirmeta`, () => this.ensureMetadata(meta, 'dirmeta').then(() => {}))];
+    if (!this.treesWalked.has(tree)) {
+      this.treesWalked.add(tree);
+      tasks.push(this.track((async () => {
+        const bytes = await this.ensureMetadata(tree, 'dirtree');
+        const dt = decodeDirtree(bytes, `object ${tree}.dirtree`);
+        const sub: Promise<void>[] = dt.files.map((f) => this.once(`${f.checksum}.file`, () => this.ensureContent(f.checksum)));
+        for (const d of dt.dirs) sub.push(this.walkTree(d.treeChecksum, d.metaChecksum));
+        await Promise.all(sub);
+      })()));
+    }
+    try {
+      await Promise.all(tasks);
+    } catch (err) {
+      this.fail(err);
+    }
+  }
+
+  private once(key: string, fn: () => Promise<void>): Promise<void> {
+    let p = this.pending.get(key);
+    if (!p) {
+      p = this.track(fn());
+      this.pending.set(key, p);
+    }
+    return p;
+  }
+
+  /** A metadata object's bytes: local, or fetched, verified and staged. */
+  private async ensureMetadata(csum: string, kind: 'dirtree' | 'dirmeta'): Promise<Buffer> {
+    const local = await readLocalMetadata(this.d.tx, csum, kind);
+    if (local !== null) {
+      this.d.progress.objectsSkipped++;
+      return local;
+    }
+    this.d.progress.objectsRequested++;
+    const bytes = (await this.downloadMetadata(csum, kind, false))!;
+    verifyMetadata(csum, kind, bytes, this.from(csum, kind));
+    await this.d.space.reserve(bytes.length, `object ${csum}.${kind}`);
+    await this.d.tx.writeMetadata(kind, bytes, csum);
+    return bytes;
+  }
+
+  /** Metadata bytes from a cache repo (hash-checked there) or the remote; counted as fetched. */
+  private async downloadMetadata(csum: string, kind: MetaKind, optional: boolean): Promise<Buffer | null> {
+    for (const c of this.d.caches) {
+      if (await c.hasObject(csum, kind)) {
+        const b = await c.readMetadata(csum, kind);
+        if (c === this.d.sourceRepo) this.d.progress.metadataFetched++;
+        else this.d.progress.localFetched++;
+        return b;
+      }
+    }
+    const bytes = await this.limited(() => this.d.transport.getBytes(remoteObjectPath(csum, kind), { optional }));
+    if (bytes !== null) this.d.progress.metadataFetched++;
+    return bytes;
+  }
+
+  // ---- content ----
+
+  private async ensureContent(csum: string): Promise<void> {
+    if (await this.d.tx.has(csum, 'file')) {
+      this.d.progress.objectsSkipped++;
+      return;
+    }
+    this.d.progress.objectsRequested++;
+    for (const c of this.d.caches) {
+      if (await c.hasObject(csum, 'file')) {
+        await this.copyContentFrom(c, csum);
+        if (c === this.d.sourceRepo) this.d.progress.contentFetched++;
+        else this.d.progress.localFetched++;
+        return;
+      }
+    }
+    await this.downloadContent(csum);
+    this.d.progress.contentFetched++;
+  }
+
+  /**
+   * Downloads a `.filez`, verifies it, stages it. A large one lands in
+   * tmp/pull-partial/CSUM.filez.part, where an interrupted download resumes with
+   * Range; if a resumed file fails verification it is dropped and fetched once more from zero.
+   */
+  private async downloadContent(csum: string): Promise<void> {
+    const rel = remoteObjectPath(csum, 'file');
+    const from = this.from(csum, 'file');
+    const partial = join(partialDir(this.d.tx.repo.path), `${csum}.filez.part`);
+    for (let attempt = 0; ; attempt++) {
+      const resumed = attempt === 0 && this.d.partials.has(`${csum}.filez.part`);
+      const got = (await this.limited(() => this.d.transport.getObject(rel, partial, { maybePartial: resumed })))!;
+      let v: VerifiedContent;
+      try {
+        v = 'bytes' in got ? verifyArchiveBytes(csum, got.bytes, from) : await verifyArchiveFile(csum, got.path, from);
+      } catch (err) {
+        if ('path' in got && got.owned) await rm(got.path, { force: true });
+        if (resumed && attempt === 0 && isUpdaterError(err, 'PULL_OBJECT_CORRUPT')) continue;
+        throw err;
+      }
+      await this.writeVerified(csum, v, got);
+      return;
+    }
+  }
+
+  /** Stages verified content: verbatim into an archive repo, unpacked into a bare one. */
+  private async writeVerified(csum: string, v: VerifiedContent, got: Fetched): Promise<void> {
+    const { tx, space, progress } = this.d;
+    if (tx.repo.mode === 'archive') {
+      const size = 'bytes' in got ? got.bytes.length : (await stat(got.path)).size;
+      await space.reserve(size, `object ${csum}.filez`);
+      await stageArchiveObject(tx, csum, got);
+    } else {
+      await space.reserve(v.size, `object ${csum}.file`);
+      if (v.data !== null) {
+        await tx.writeContent(v.header, { data: v.data }, csum);
+      } else {
+        const path = (got as { path: string }).path;
+        const raw = join(partialDir(tx.repo.path), `${csum}.data`);
+        try {
+          const { dataOffset } = decodeArchivePrefix(await readHead(path), `object ${csum}.filez`);
+          await pipeline(createReadStream(path, { start: dataOffset }), createInflateRaw(), createWriteStream(raw));
+          await tx.writeContent(v.header, { path: raw }, csum);
+        } finally {
+          await rm(raw, { force: true });
+        }
+        if ((got as { owned: boolean }).owned) await rm(path, { force: true });
+      }
+    }
+    progress.contentBytesWritten += v.size;
+  }
+
+  /** Copies a content object from a local repo in any mode, checksum-verified on the way in. */
+  private async copyContentFrom(c: Repo, csum: string): Promise<void> {
+    const { tx, space, progress } = this.d;
+    const where = `${c.path}`;
+    if (c.mode === 'archive') {
+      const path = c.objectPath(csum, 'file');
+      const size = (await stat(path)).size;
+      const got: Fetched = size >= 16 * 1024 * 1024 ? { path, owned: false } : { bytes: await readFile(path) };
+      const v = 'bytes' in got ? verifyArchiveBytes(csum, got.bytes, where) : await verifyArchiveFile(csum, path, where);
+      await this.writeVerified(csum, v, got);
+      return;
+    }
+    const info = await c.readContentInfo(csum);
+    await space.reserve(info.size, `object ${csum}.file`);
+    // writeContent re-hashes and checks `expected`, so a corrupt cache object never lands.
+    await tx.writeContent(info.header, info.header.symlinkTarget ? { data: Buffer.alloc(0) } : { path: info.path }, csum).catch((err) => {
+      if (isUpdaterError(err, 'STORE_OBJECT_CORRUPT')) throw new UpdaterError('PULL_OBJECT_CORRUPT', `object ${csum}.file in ${where}: ${err.message}`, { cause: err });
+      throw err;
+    });
+    progress.contentBytesWritten += info.size;
+  }
+}
+
+async function readHead(path: string): Promise<Buffer> {
+  const fh = await open(path, 'r');
+  try {
+    const b = Buffer.alloc(8);
+    await fh.read(b, 0, 8, 0);
+    const h = Buffer.alloc(8 + b.readUInt32BE(0));
+    await fh.read(h, 0, h.length, 0);
+    return h;
+  } finally {
+    await fh.close();
+  }
+}
