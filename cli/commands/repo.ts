@@ -7,6 +7,7 @@ import {
   checkoutCommit, commitDirectory, diffCommits, formatCommitLog, formatLsEntry, fsckRepo, listTree, printGVariant, pruneRepo,
   repairRepo, Repo, resolvePath, variant, type FsckResult, type RepoMode, type VarDict,
 } from '../../store/index.ts';
+import { registerDeltaCommands } from './delta.ts';
 import { collect, DEFAULT_REPO, formatSize, intOption, openRepo, parseTimestamp, progress, stdoutLine } from '../output.ts';
 import { registerPullCommands } from './pull.ts';
 import { registerRemoteCommands } from './remote.ts';
@@ -275,4 +276,5 @@ export function registerRepoCommands(program: Command): void {
   registerRemoteCommands(repo);
   registerPullCommands(repo);
   registerPublishCommands(repo, withRepo);
+  registerDeltaCommands(repo);
 }
