@@ -4,6 +4,7 @@
 import { Command, CommanderError } from 'commander';
 import { UpdaterError } from '../common/errors.ts';
 import { registerRepoCommands } from './commands/repo.ts';
+import { registerHostCommands } from './commands/host.ts';
 
 /** Exit statuses: 1 for errors (as ostree), 2 for usage errors. */
 export const EXIT_FAILURE = 1;
@@ -16,6 +17,7 @@ export function buildProgram(): Command {
     .exitOverride()
     .configureOutput({ outputError: (str, write) => write(str.replace(/^error: /, 'error: ')) });
   registerRepoCommands(program);
+  registerHostCommands(program);
   return program;
 }
 

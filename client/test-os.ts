@@ -1,0 +1,71 @@
+// Test fixtures for the host client (not a test file): tiny OS trees with a kernel
+// that says "a kernel", committed into a sysroot's repo, as ostree's libtest.sh
+// setup_os_repository does.
+
+import { mkdir, symlink, writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { commitDirectory, Repo, variant } from '../store/index.ts';
+
+export const KVER = '5.10.0-test';
+
+export interface OsTreeOptions {
+  version: string;
+  /** Kernel contents (changes the bootcsum). */
+  kernel?: string;
+  initramfs?: string | null;
+  /** Files under usr/etc: path → content (a value starting with '->' makes a symlink). */
+  etc?: Record<string, string>;
+  /** Extra files: path → content. */
+  files?: Record<string, string>;
+}
+
+/** Writes an OS tree into `dir`. */
+export async function makeOsTree(dir: string, o: OsTreeOptions): Promise<void> {
+  const mod = join(dir, 'usr/lib/modules', KVER);
+  await mkdir(mod, { recursive: true });
+  await writeFile(join(mod, 'vmlinuz'), o.kernel ?? 'KERNEL A\n');
+  if (o.initramfs !== null) await writeFile(join(mod, 'initramfs.img'), o.initramfs ?? 'INITRAMFS A\n');
+  await writeFile(join(dir, 'usr/lib/os-release'), 'NAME=TestOS\nID=testos\nPRETTY_NAME="TestOS"\n');
+  await mkdir(join(dir, 'usr/bin'), { recursive: true });
+  await writeFile(join(dir, 'usr/bin/hello'), `#!/bin/sh\necho hello ${o.version}\n`, { mode: 0o755 });
+  for (const d of ['var', 'sysroot', 'boot', 'proc', 'sys', 'dev', 'run', 'tmp']) await mkdir(join(dir, d), { recursive: true });
+  await symlink('sysroot/ostree', join(dir, 'ostree'));
+  for (const [p, content] of Object.entries(o.etc ?? { 'os.conf': `version ${o.version}\n` })) {
+    const full = join(dir, 'usr/etc', p);
+    await mkdir(join(full, '..'), { recursive: true });
+    if (content.startsWith('->')) await symlink(content.slice(2), full);
+    else await writeFile(full, content);
+  }
+  for (const [p, content] of Object.entries(o.files ?? {})) {
+    await mkdir(join(dir, p, '..'), { recursive: true });
+    await writeFile(join(dir, p), content);
+  }
+}
+
+/** Builds a tree in `work` and commits it to `branch` of the repo at `repoPath`; returns the checksum. */
+export async function commitOsTree(repoPath: string, branch: string, work: string, o: OsTreeOptions & { timestamp?: number }): Promise<string> {
+  await makeOsTree(work, o);
+  const repo = await Repo.open(repoPath);
+  const res = await commitDirectory(repo, work, {
+    branch, subject: `TestOS ${o.version}`, timestamp: o.timestamp, metadata: [['version', variant('s', o.version)]],
+  });
+  return res.checksum;
+}
+
+/** A sysroot with one stateroot `testos`, ready for deploys (library calls, no CLI). */
+export async function makeSysroot(tmp: string, opts: { bootloader?: 'none' | 'grub2' } = {}): Promise<string> {
+  const { initSysroot, initStateroot } = await import('./sysroot.ts');
+  const sysroot = join(tmp, 'sysroot');
+  await initSysroot(sysroot, { bootloader: opts.bootloader });
+  await initStateroot(sysroot, 'testos');
+  return sysroot;
+}
+
+/** "Reboots" into the current default: writes its options as the kernel command line file. */
+export async function bootDefault(sysroot: string, cmdlineFile: string, index = 0): Promise<void> {
+  const { loadSysroot } = await import('./sysroot.ts');
+  const s = await loadSysroot(sysroot, { procCmdline: '/nonexistent' });
+  const e = s.deployments[index]?.entry;
+  if (!e) throw new Error(`no deployment ${index} to boot`);
+  await writeFile(cmdlineFile, `BOOT_IMAGE=${e.linux} ${e.options}\n`);
+}
