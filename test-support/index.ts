@@ -145,14 +145,25 @@ export async function snapshotTree(root: string, opts: { owners?: boolean; xattr
 }
 
 /** Runs `fn` and returns the UpdaterError it throws (code and message); fails if it throws nothing. */
-export function errorOf(fn: () => unknown): { code: string; message: string } {
+export function errorOf(fn: () => unknown): { code: string; message: string; hint?: string } {
   try {
     fn();
   } catch (err) {
-    if (isUpdaterError(err)) return { code: err.code, message: err.message };
+    if (isUpdaterError(err)) return { code: err.code, message: err.message, hint: err.hint };
     throw err;
   }
   throw new Error('expected an UpdaterError');
+}
+
+/** The UpdaterError `p` rejects with (fails the test if it resolves or rejects with something else). */
+export async function rejectionOf(p: Promise<unknown>): Promise<{ code: string; message: string; hint?: string }> {
+  try {
+    await p;
+  } catch (err) {
+    if (isUpdaterError(err)) return err;
+    throw err;
+  }
+  throw new Error('expected a rejection');
 }
 
 /** A tiny RPM for repo and depsolve tests: dependencies and a few small text files. */

@@ -2,18 +2,10 @@
 // compose_postprocess and passwd_cleanup); shadow-utils' lock and backup files go.
 // Also machine-id compatibility (rpm-ostree `machineid-compat`).
 
-import { lstatSync, mkdirSync, readdirSync, renameSync, rmdirSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdirSync, readdirSync, renameSync, rmdirSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { isErrno, UpdaterError } from '../../common/errors.ts';
-
-function lstatOrNull(path: string) {
-  try {
-    return lstatSync(path);
-  } catch (err) {
-    if (isErrno(err, 'ENOENT') || isErrno(err, 'ENOTDIR')) return null;
-    throw err;
-  }
-}
+import { UpdaterError } from '../../common/errors.ts';
+import { lstatOrNull } from '../../common/fs.ts';
 
 /** Lock and backup files shadow-utils leaves behind; never part of a commit. */
 export const PWGRP_LOCK_AND_BACKUP_FILES = ['.pwd.lock', 'passwd-', 'group-', 'shadow-', 'gshadow-', 'subuid-', 'subgid-'];

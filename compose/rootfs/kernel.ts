@@ -5,29 +5,21 @@
 // /usr/lib/atomic/mkinitramfs), and vmlinuz + initramfs.img end up in /usr/lib/modules/$KVER.
 
 import { createHash } from 'node:crypto';
-import { chmodSync, copyFileSync, linkSync, lstatSync, mkdirSync, readdirSync, readFileSync, renameSync, rmdirSync, rmSync } from 'node:fs';
+import { chmodSync, copyFileSync, linkSync, mkdirSync, readdirSync, readFileSync, renameSync, rmdirSync, rmSync } from 'node:fs';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { isErrno, prefixError, UpdaterError } from '../../common/errors.ts';
+import { prefixError, UpdaterError } from '../../common/errors.ts';
 import { variant, type VarDict } from '../../store/gvariant/index.ts';
 import { resolveInRoot, runSandboxed } from '../sandbox/index.ts';
 import type { BootLocation } from '../treefile/index.ts';
+import { lstatOrNull } from '../../common/fs.ts';
 
 export const OSTREE_BOOT = 'usr/lib/ostree-boot';
 export const MODULES = 'usr/lib/modules';
 /** The tree's own initramfs generator, used when the tree has no dracut: `mkinitramfs KVER OUTPUT [ARGS...]`. */
 export const INITRAMFS_GENERATOR = '/usr/lib/atomic/mkinitramfs';
 export const DRACUT = '/usr/bin/dracut';
-
-function lstatOrNull(path: string) {
-  try {
-    return lstatSync(path);
-  } catch (err) {
-    if (isErrno(err, 'ENOENT') || isErrno(err, 'ENOTDIR')) return null;
-    throw err;
-  }
-}
 
 export interface FoundKernel {
   kver: string;

@@ -3,19 +3,11 @@
 // install root, plus the compat links lib/lib64/lib32/bin/sbin; everything else is a fixed
 // set of empty mount points and symlinks into /var, /run and /sysroot.
 
-import { lstatSync, mkdirSync, renameSync, rmSync, rmdirSync, symlinkSync, chmodSync } from 'node:fs';
+import { mkdirSync, renameSync, rmSync, rmdirSync, symlinkSync, chmodSync } from 'node:fs';
 import { dirname, join } from 'node:path';
-import { isErrno, UpdaterError } from '../../common/errors.ts';
+import { UpdaterError } from '../../common/errors.ts';
 import type { OptUsrlocal } from '../treefile/index.ts';
-
-function lstatOrNull(path: string) {
-  try {
-    return lstatSync(path);
-  } catch (err) {
-    if (isErrno(err, 'ENOENT') || isErrno(err, 'ENOTDIR')) return null;
-    throw err;
-  }
-}
+import { lstatOrNull } from '../../common/fs.ts';
 
 export interface LayoutOptions {
   /** `tmp-is-dir`: /tmp a 1777 directory instead of a symlink to sysroot/tmp. */

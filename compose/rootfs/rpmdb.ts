@@ -5,7 +5,8 @@
 
 import { linkSync, lstatSync, mkdirSync, readdirSync, renameSync, rmSync, symlinkSync, unlinkSync, writeFileSync, chmodSync } from 'node:fs';
 import { join } from 'node:path';
-import { isErrno } from '../../common/errors.ts';
+
+import { lstatOrNull } from '../../common/fs.ts';
 
 export const RPMDB_LOCATION = 'usr/share/rpm';
 export const TRADITIONAL_RPMDB_LOCATION = 'var/lib/rpm';
@@ -13,15 +14,6 @@ export const SYSIMAGE_RPMDB = 'usr/lib/sysimage/rpm';
 /** A hardlinked copy of the base rpmdb, read by client-side package layering. */
 export const BASE_RPMDB = 'usr/lib/sysimage/rpm-ostree-base-db';
 export const RPM_MACROS_FILE = 'usr/lib/rpm/macros.d/macros.rpm-ostree';
-
-function lstatOrNull(path: string) {
-  try {
-    return lstatSync(path);
-  } catch (err) {
-    if (isErrno(err, 'ENOENT') || isErrno(err, 'ENOTDIR')) return null;
-    throw err;
-  }
-}
 
 function nonEmptyDir(path: string): boolean {
   const st = lstatOrNull(path);

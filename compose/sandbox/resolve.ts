@@ -2,20 +2,12 @@
 // absolute symlinks restart at the root and `..` never climbs above it. /etc is looked up
 // in usr/etc when the tree has already been converted to the OSTree layout.
 
-import { lstatSync, readlinkSync } from 'node:fs';
+import { readlinkSync } from 'node:fs';
 import { join } from 'node:path';
-import { isErrno, UpdaterError } from '../../common/errors.ts';
+import { UpdaterError } from '../../common/errors.ts';
+import { lstatOrNull } from '../../common/fs.ts';
 
 const MAX_SYMLINKS = 40;
-
-function lstatOrNull(path: string) {
-  try {
-    return lstatSync(path);
-  } catch (err) {
-    if (isErrno(err, 'ENOENT') || isErrno(err, 'ENOTDIR')) return null;
-    throw err;
-  }
-}
 
 /**
  * The root-relative path (no leading slash) that `path` resolves to inside `rootfs`, or

@@ -2,33 +2,12 @@
 // (store/testdata/vectors/ed25519), plus ostree's verification rule and failure cases.
 
 import { describe, expect, it } from 'vitest';
-import { isUpdaterError } from '../../common/errors.ts';
 import {
   generateKeyPair, keyPairFromSeed, keyToBase64, parsePublicKey, parseSecretKey, publicKeyFromSecretKey,
   readKeysFile, signBytes, verifyBytes,
 } from './ed25519.ts';
 import { COMMIT_A, COMMIT_B, PUBLIC, SECRET, SEED, SUMMARY, commitBytes, readEd } from './test-vectors.ts';
-
-/** Resolves to the UpdaterError `p` rejects with (fails the test if it resolves or throws something else). */
-async function rejection(p: Promise<unknown>): Promise<{ code: string; message: string; hint?: string }> {
-  try {
-    await p;
-  } catch (err) {
-    if (isUpdaterError(err)) return err;
-    throw err;
-  }
-  throw new Error('expected a rejection');
-}
-
-function thrown(fn: () => unknown): { code: string; message: string; hint?: string } {
-  try {
-    fn();
-  } catch (err) {
-    if (isUpdaterError(err)) return err;
-    throw err;
-  }
-  throw new Error('expected an error');
-}
+import { errorOf, rejectionOf } from '../../test-support/index.ts';
 
 const SIG_A = readEd('commit-A.sig');
 const SIG_B = readEd('commit-B.sig');
@@ -68,12 +47,12 @@ describe('key formats', () => {
     ['31 bytes', Buffer.alloc(31, 1).toString('base64')],
     ['33 bytes', Buffer.alloc(33, 1).toString('base64')],
   ])('rejects a malformed public key (%s)', (_name, text) => {
-    const e = thrown(() => parsePublicKey(text));
+    const e = errorOf(() => parsePublicKey(text));
     expect(e.code).toBe('SIGN_BAD_KEY');
   });
 
   it('hints when a secret key is given where a public key belongs', () => {
-    const e = thrown(() => parsePublicKey(SECRET));
+    const e = errorOf(() => parsePublicKey(SECRET));
     expect(e.code).toBe('SIGN_BAD_KEY');
     expect(e.message).toContain('64 bytes, expected 32');
     expect(e.hint).toContain('secret key');
@@ -81,7 +60,7 @@ describe('key formats', () => {
 
   it('rejects a malformed secret key without echoing it', () => {
     for (const bad of [PUBLIC, `${SECRET.slice(0, -4)}!!!=`, SECRET.slice(0, -2)]) {
-      const e = thrown(() => parseSecretKey(bad));
+      const e = errorOf(() => parseSecretKey(bad));
       expect(e.code).toBe('SIGN_BAD_KEY');
       expect(e.message).not.toContain(bad.slice(0, 20));
     }
@@ -95,14 +74,14 @@ describe('key formats', () => {
   });
 
   it('readKeysFile names the file and line of a bad key', () => {
-    const e = thrown(() => readKeysFile(`${PUBLIC}\n\n# comment\n`, { what: '/etc/ostree/trusted.ed25519' }));
+    const e = errorOf(() => readKeysFile(`${PUBLIC}\n\n# comment\n`, { what: '/etc/ostree/trusted.ed25519' }));
     expect(e.code).toBe('SIGN_BAD_KEY');
     expect(e.message).toContain('/etc/ostree/trusted.ed25519:3:');
-    expect(thrown(() => readKeysFile(PUBLIC, { kind: 'secret' })).code).toBe('SIGN_BAD_KEY');
+    expect(errorOf(() => readKeysFile(PUBLIC, { kind: 'secret' })).code).toBe('SIGN_BAD_KEY');
   });
 
   it('rejects a seed that is not 32 bytes', async () => {
-    expect((await rejection(keyPairFromSeed(new Uint8Array(31)))).code).toBe('SIGN_BAD_KEY');
+    expect((await rejectionOf(keyPairFromSeed(new Uint8Array(31)))).code).toBe('SIGN_BAD_KEY');
   });
 });
 
@@ -116,10 +95,10 @@ describe('signing reproduces the ostree vector', () => {
   it('refuses a secret key whose public half does not belong to its seed', async () => {
     const sk = parseSecretKey(SECRET);
     sk.set(parsePublicKey(OTHER.publicKey), 32);
-    const e = await rejection(signBytes(sk, A));
+    const e = await rejectionOf(signBytes(sk, A));
     expect(e.code).toBe('SIGN_BAD_KEY');
     expect(e.message).toContain('does not match');
-    expect((await rejection(signBytes(new Uint8Array(32), A))).code).toBe('SIGN_BAD_KEY');
+    expect((await rejectionOf(signBytes(new Uint8Array(32), A))).code).toBe('SIGN_BAD_KEY');
   });
 });
 
@@ -141,19 +120,19 @@ describe('verifyBytes (ostree rule: any signature with any trusted, non-revoked 
   });
 
   it('fails with the wrong key, naming the object and the key tried', async () => {
-    const e = await rejection(verifyBytes([OTHER.publicKey], [], [SIG_A], A, `commit ${COMMIT_A}`));
+    const e = await rejectionOf(verifyBytes([OTHER.publicKey], [], [SIG_A], A, `commit ${COMMIT_A}`));
     expect(e.code).toBe('SIGN_NO_VALID_SIGNATURE');
     expect(e.message).toContain(`commit ${COMMIT_A}`);
     expect(e.message).toBe(`Can't verify commit ${COMMIT_A}: the ed25519 signature could not be verified with key '${OTHER.publicKey}'`);
     expect(e.message).not.toContain(PUBLIC);
     expect(e.hint).toBeDefined();
-    const s = await rejection(verifyBytes([OTHER.publicKey], [], [SIG_SUMMARY], SUMMARY, 'summary'));
+    const s = await rejectionOf(verifyBytes([OTHER.publicKey], [], [SIG_SUMMARY], SUMMARY, 'summary'));
     expect(s.message).toMatch(/^Can't verify summary: /);
   });
 
   it('lists at most three keys', async () => {
     const keys = await Promise.all([1, 2, 3, 4, 5].map((n) => keyPairFromSeed(new Uint8Array(32).fill(n))));
-    const e = await rejection(verifyBytes(keys.map((k) => k.publicKey), [], [SIG_A, SIG_B], A, 'commit'));
+    const e = await rejectionOf(verifyBytes(keys.map((k) => k.publicKey), [], [SIG_A, SIG_B], A, 'commit'));
     expect(e.code).toBe('SIGN_NO_VALID_SIGNATURE');
     expect(e.message).toContain('none of the 2 ed25519 signatures');
     expect(e.message).toContain(keys[2]!.publicKey);
@@ -162,10 +141,10 @@ describe('verifyBytes (ostree rule: any signature with any trusted, non-revoked 
   });
 
   it('a revoked key does not count, even if it is also trusted', async () => {
-    const e = await rejection(verifyBytes([PUBLIC], [PUBLIC], [SIG_A], A, 'commit'));
+    const e = await rejectionOf(verifyBytes([PUBLIC], [PUBLIC], [SIG_A], A, 'commit'));
     expect(e.code).toBe('SIGN_NO_VALID_SIGNATURE');
     expect(e.message).toContain('revoked');
-    const e2 = await rejection(verifyBytes([PUBLIC, OTHER.publicKey], [parsePublicKey(PUBLIC)], [SIG_A], A, 'commit'));
+    const e2 = await rejectionOf(verifyBytes([PUBLIC, OTHER.publicKey], [parsePublicKey(PUBLIC)], [SIG_A], A, 'commit'));
     expect(e2.code).toBe('SIGN_NO_VALID_SIGNATURE');
     expect(e2.message).toContain(OTHER.publicKey);
     expect(e2.message).not.toContain(`key '${PUBLIC}'`);
@@ -176,39 +155,39 @@ describe('verifyBytes (ostree rule: any signature with any trusted, non-revoked 
   it('fails on a tampered message', async () => {
     const tampered = Buffer.from(A);
     tampered[tampered.length - 1]! ^= 1;
-    expect((await rejection(verifyBytes([PUBLIC], [], [SIG_A], tampered, 'commit'))).code).toBe('SIGN_NO_VALID_SIGNATURE');
+    expect((await rejectionOf(verifyBytes([PUBLIC], [], [SIG_A], tampered, 'commit'))).code).toBe('SIGN_NO_VALID_SIGNATURE');
     // A signature of another message does not carry over.
-    expect((await rejection(verifyBytes([PUBLIC], [], [SIG_B], A, 'commit'))).code).toBe('SIGN_NO_VALID_SIGNATURE');
+    expect((await rejectionOf(verifyBytes([PUBLIC], [], [SIG_B], A, 'commit'))).code).toBe('SIGN_NO_VALID_SIGNATURE');
     const flipped = Buffer.from(SIG_A);
     flipped[10]! ^= 0x80;
-    expect((await rejection(verifyBytes([PUBLIC], [], [flipped], A, 'commit'))).code).toBe('SIGN_NO_VALID_SIGNATURE');
+    expect((await rejectionOf(verifyBytes([PUBLIC], [], [flipped], A, 'commit'))).code).toBe('SIGN_NO_VALID_SIGNATURE');
   });
 
   it('a signature that is not 64 bytes is an error', async () => {
     for (const bad of [SIG_A.subarray(0, 63), Buffer.concat([SIG_A, Buffer.of(0)]), new Uint8Array(0)]) {
-      const e = await rejection(verifyBytes([PUBLIC], [], [bad], A, `commit ${COMMIT_A}`));
+      const e = await rejectionOf(verifyBytes([PUBLIC], [], [bad], A, `commit ${COMMIT_A}`));
       expect(e.code).toBe('SIGN_BAD_SIGNATURE');
       expect(e.message).toContain(`commit ${COMMIT_A}`);
       expect(e.message).toContain(`${bad.length} bytes`);
     }
     // ostree checks signatures in order and stops at the first good one.
-    expect((await rejection(verifyBytes([PUBLIC], [], [SIG_B, SIG_A.subarray(0, 63), SIG_A], A, 'c'))).code).toBe('SIGN_BAD_SIGNATURE');
+    expect((await rejectionOf(verifyBytes([PUBLIC], [], [SIG_B, SIG_A.subarray(0, 63), SIG_A], A, 'c'))).code).toBe('SIGN_BAD_SIGNATURE');
     expect((await verifyBytes([PUBLIC], [], [SIG_A, SIG_A.subarray(0, 63)], A, 'c')).signatureIndex).toBe(0);
   });
 
   it('no signatures, or no trusted keys, is SIGN_NO_VALID_SIGNATURE', async () => {
-    const none = await rejection(verifyBytes([PUBLIC], [], [], A, `commit ${COMMIT_A}`));
+    const none = await rejectionOf(verifyBytes([PUBLIC], [], [], A, `commit ${COMMIT_A}`));
     expect(none.code).toBe('SIGN_NO_VALID_SIGNATURE');
     expect(none.message).toContain(`commit ${COMMIT_A}: no ed25519 signatures`);
-    const noKeys = await rejection(verifyBytes([], [], [SIG_A], SUMMARY, 'summary'));
+    const noKeys = await rejectionOf(verifyBytes([], [], [SIG_A], SUMMARY, 'summary'));
     expect(noKeys.code).toBe('SIGN_NO_VALID_SIGNATURE');
     expect(noKeys.message).toContain('no trusted ed25519 public keys');
   });
 
   it('rejects malformed trusted or revoked keys', async () => {
-    expect((await rejection(verifyBytes(['bogus'], [], [SIG_A], A, 'c'))).code).toBe('SIGN_BAD_KEY');
-    expect((await rejection(verifyBytes([PUBLIC], ['bogus'], [SIG_A], A, 'c'))).code).toBe('SIGN_BAD_KEY');
-    expect((await rejection(verifyBytes([new Uint8Array(31)], [], [SIG_A], A, 'c'))).code).toBe('SIGN_BAD_KEY');
+    expect((await rejectionOf(verifyBytes(['bogus'], [], [SIG_A], A, 'c'))).code).toBe('SIGN_BAD_KEY');
+    expect((await rejectionOf(verifyBytes([PUBLIC], ['bogus'], [SIG_A], A, 'c'))).code).toBe('SIGN_BAD_KEY');
+    expect((await rejectionOf(verifyBytes([new Uint8Array(31)], [], [SIG_A], A, 'c'))).code).toBe('SIGN_BAD_KEY');
   });
 });
 
@@ -222,7 +201,7 @@ describe('generated keys', () => {
     expect(sig.length).toBe(64);
     expect(Buffer.from(await signBytes(kp.secretKey, msg))).toEqual(Buffer.from(sig)); // deterministic
     expect((await verifyBytes([kp.publicKey], [], [sig], msg, 'm')).publicKeyBase64).toBe(kp.publicKey);
-    expect((await rejection(verifyBytes([PUBLIC], [], [sig], msg, 'm'))).code).toBe('SIGN_NO_VALID_SIGNATURE');
+    expect((await rejectionOf(verifyBytes([PUBLIC], [], [sig], msg, 'm'))).code).toBe('SIGN_NO_VALID_SIGNATURE');
     expect((await generateKeyPair()).secretKey).not.toBe(kp.secretKey);
   });
 });

@@ -2,7 +2,6 @@
 // byte-exact re-creation, verification, appending signatures, and failure cases.
 
 import { describe, expect, it } from 'vitest';
-import { isUpdaterError } from '../../common/errors.ts';
 import { variant } from '../gvariant/index.ts';
 import { decodeVarDict, encodeVarDict } from '../objects/index.ts';
 import { keyPairFromSeed, signBytes } from './ed25519.ts';
@@ -13,16 +12,7 @@ import {
 import {
   COMMIT_A, COMMIT_B, PUBLIC, SECRET, SUMMARY, SUMMARY_SIG, commitBytes, commitmetaBytes, readEd, vectorHex,
 } from './test-vectors.ts';
-
-async function rejection(p: Promise<unknown>): Promise<{ code: string; message: string }> {
-  try {
-    await p;
-  } catch (err) {
-    if (isUpdaterError(err)) return err;
-    throw err;
-  }
-  throw new Error('expected a rejection');
-}
+import { rejectionOf } from '../../test-support/index.ts';
 
 const hex = (b: Uint8Array): string => Buffer.from(b).toString('hex');
 const SIG_A = readEd('commit-A.sig');
@@ -69,34 +59,34 @@ describe('vector files', () => {
 
 describe('verification failures', () => {
   it('wrong key names the commit and the key', async () => {
-    const e = await rejection(verifyCommit(COMMIT_A, A, META_A, [OTHER.publicKey], []));
+    const e = await rejectionOf(verifyCommit(COMMIT_A, A, META_A, [OTHER.publicKey], []));
     expect(e.code).toBe('SIGN_NO_VALID_SIGNATURE');
     expect(e.message).toContain(`commit ${COMMIT_A}`);
     expect(e.message).toContain(OTHER.publicKey);
-    const s = await rejection(verifySummary(SUMMARY, SUMMARY_SIG, [OTHER.publicKey], []));
+    const s = await rejectionOf(verifySummary(SUMMARY, SUMMARY_SIG, [OTHER.publicKey], []));
     expect(s.code).toBe('SIGN_NO_VALID_SIGNATURE');
     expect(s.message).toContain('summary');
   });
 
   it('revoked key', async () => {
-    expect((await rejection(verifyCommit(COMMIT_A, A, META_A, [PUBLIC], [PUBLIC]))).code).toBe('SIGN_NO_VALID_SIGNATURE');
-    expect((await rejection(verifySummary(SUMMARY, SUMMARY_SIG, [PUBLIC], [PUBLIC]))).code).toBe('SIGN_NO_VALID_SIGNATURE');
+    expect((await rejectionOf(verifyCommit(COMMIT_A, A, META_A, [PUBLIC], [PUBLIC]))).code).toBe('SIGN_NO_VALID_SIGNATURE');
+    expect((await rejectionOf(verifySummary(SUMMARY, SUMMARY_SIG, [PUBLIC], [PUBLIC]))).code).toBe('SIGN_NO_VALID_SIGNATURE');
   });
 
   it('another commit\'s signatures do not verify this commit', async () => {
-    expect((await rejection(verifyCommit(COMMIT_A, A, META_B, [PUBLIC], []))).code).toBe('SIGN_NO_VALID_SIGNATURE');
+    expect((await rejectionOf(verifyCommit(COMMIT_A, A, META_B, [PUBLIC], []))).code).toBe('SIGN_NO_VALID_SIGNATURE');
   });
 
   it('tampered summary', async () => {
     const tampered = Buffer.from(SUMMARY);
     tampered[0]! ^= 1;
-    expect((await rejection(verifySummary(tampered, SUMMARY_SIG, [PUBLIC], []))).code).toBe('SIGN_NO_VALID_SIGNATURE');
+    expect((await rejectionOf(verifySummary(tampered, SUMMARY_SIG, [PUBLIC], []))).code).toBe('SIGN_NO_VALID_SIGNATURE');
   });
 
   it('commit bytes that do not hash to the checksum', async () => {
-    const e = await rejection(verifyCommit(COMMIT_B, A, META_A, [PUBLIC], []));
+    const e = await rejectionOf(verifyCommit(COMMIT_B, A, META_A, [PUBLIC], []));
     expect(e.code).toBe('STORE_OBJECT_CORRUPT');
-    expect((await rejection(verifyCommit('E8B3', A, META_A, [PUBLIC], []))).code).toBe('STORE_BAD_CHECKSUM');
+    expect((await rejectionOf(verifyCommit('E8B3', A, META_A, [PUBLIC], []))).code).toBe('STORE_BAD_CHECKSUM');
   });
 
   it('absent or empty metadata has no signatures', async () => {
@@ -104,17 +94,17 @@ describe('verification failures', () => {
     expect(signaturesFromMetadata(new Uint8Array(0))).toEqual([]);
     expect(signaturesFromMetadata(encodeVarDict([]))).toEqual([]);
     for (const meta of [null, new Uint8Array(0), encodeVarDict([['other', variant('s', 'x')]])]) {
-      const e = await rejection(verifyCommit(COMMIT_A, A, meta, [PUBLIC], []));
+      const e = await rejectionOf(verifyCommit(COMMIT_A, A, meta, [PUBLIC], []));
       expect(e.code).toBe('SIGN_NO_VALID_SIGNATURE');
       expect(e.message).toContain(`commit ${COMMIT_A}: no ed25519 signatures`);
     }
-    expect((await rejection(verifySummary(SUMMARY, null, [PUBLIC], []))).code).toBe('SIGN_NO_VALID_SIGNATURE');
+    expect((await rejectionOf(verifySummary(SUMMARY, null, [PUBLIC], []))).code).toBe('SIGN_NO_VALID_SIGNATURE');
   });
 
   it('a stored signature of 63 bytes is SIGN_BAD_SIGNATURE', async () => {
     const meta = encodeVarDict([[ED25519_METADATA_KEY, variant('aay', [SIG_A.subarray(0, 63)])]]);
     expect(signaturesFromMetadata(meta)[0]!.length).toBe(63);
-    const e = await rejection(verifyCommit(COMMIT_A, A, meta, [PUBLIC], []));
+    const e = await rejectionOf(verifyCommit(COMMIT_A, A, meta, [PUBLIC], []));
     expect(e.code).toBe('SIGN_BAD_SIGNATURE');
     expect(e.message).toContain(`commit ${COMMIT_A}`);
   });
@@ -127,7 +117,7 @@ describe('verification failures', () => {
   it('malformed metadata bytes are a GVariant error naming the file', async () => {
     const bad = Buffer.from(META_A);
     bad[bad.length - 1] = 0xff;
-    const e = await rejection(verifyCommit(COMMIT_A, A, bad, [PUBLIC], []));
+    const e = await rejectionOf(verifyCommit(COMMIT_A, A, bad, [PUBLIC], []));
     expect(e.code).toMatch(/^GVARIANT_/);
     expect(e.message).toContain(`commitmeta of ${COMMIT_A}`);
   });
@@ -180,8 +170,8 @@ describe('adding signatures', () => {
   it('refuses signatures that are not 64 bytes, and inputs of the wrong kind', async () => {
     expect(() => addSignatureToCommitmeta(null, SIG_A.subarray(0, 63))).toThrow(expect.objectContaining({ code: 'SIGN_BAD_SIGNATURE' }));
     expect(() => encodeSummarySig([SIG_A, new Uint8Array(65)])).toThrow(expect.objectContaining({ code: 'SIGN_BAD_SIGNATURE' }));
-    expect((await rejection(signCommit(SUMMARY, null, SECRET))).code).toMatch(/^(GVARIANT_|STORE_)/);
-    expect((await rejection(signSummary(A, null, SECRET))).code).toMatch(/^(GVARIANT_|STORE_)/);
-    expect((await rejection(signCommit(A, null, 'bogus'))).code).toBe('SIGN_BAD_KEY');
+    expect((await rejectionOf(signCommit(SUMMARY, null, SECRET))).code).toMatch(/^(GVARIANT_|STORE_)/);
+    expect((await rejectionOf(signSummary(A, null, SECRET))).code).toMatch(/^(GVARIANT_|STORE_)/);
+    expect((await rejectionOf(signCommit(A, null, 'bogus'))).code).toBe('SIGN_BAD_KEY');
   });
 });
