@@ -145,11 +145,11 @@ export async function snapshotTree(root: string, opts: { owners?: boolean; xattr
 }
 
 /** Runs `fn` and returns the UpdaterError it throws (code and message); fails if it throws nothing. */
-export function errorOf(fn: () => unknown): { code: string; message: string; hint?: string } {
+export function errorOf(fn: () => unknown, opts: { withHint?: boolean } = {}): { code: string; message: string; hint?: string } {
   try {
     fn();
   } catch (err) {
-    if (isUpdaterError(err)) return { code: err.code, message: err.message, hint: err.hint };
+    if (isUpdaterError(err)) return opts.withHint ? { code: err.code, message: err.message, hint: err.hint } : { code: err.code, message: err.message };
     throw err;
   }
   throw new Error('expected an UpdaterError');

@@ -52,7 +52,7 @@ describe('key formats', () => {
   });
 
   it('hints when a secret key is given where a public key belongs', () => {
-    const e = errorOf(() => parsePublicKey(SECRET));
+    const e = errorOf(() => parsePublicKey(SECRET), { withHint: true });
     expect(e.code).toBe('SIGN_BAD_KEY');
     expect(e.message).toContain('64 bytes, expected 32');
     expect(e.hint).toContain('secret key');
