@@ -12,17 +12,8 @@ cd "$(dirname "$0")/.."
 # bubblewrap (sandbox for scriptlets), zstd/bzip2/cpio (payload and metadata codecs).
 PKGS=(ostree attr e2fsprogs xz-utils ca-certificates grub-common time nginx-light rpm createrepo-c dnf
   libsolv1 libsolvext1 bubblewrap zstd bzip2 cpio)
-missing=()
-for p in "${PKGS[@]}"; do
-  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing+=("$p")
-done
-if [ ${#missing[@]} -gt 0 ]; then
-  echo "setup: installing ${missing[*]}"
-  SUDO=
-  [ "$(id -u)" -eq 0 ] || SUDO=sudo
-  $SUDO apt-get update -qq
-  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
-fi
+. scripts/apt-ensure.sh
+apt_ensure "${PKGS[@]}"
 
 # npm dependencies (Node 24 comes as the `node` package). Skip when the lockfile is unchanged.
 stamp=node_modules/.package-lock.json
