@@ -82,7 +82,7 @@ async function checkoutDir(ctx: Ctx, treeCsum: string, metaCsum: string, dest: s
   ctx.stats.dirs++;
   const jobs: Promise<void>[] = [];
   for (const f of tree.files) {
-    const path = join(dest, f.name);
+    const path = `${dest}/${f.name}`; // names are validated: never '', '.', '..' or containing '/'
     // Links and symlinks are done inline; only copies go through the limiter.
     const info = linkOrSymlink(ctx, f.checksum, path);
     if (info === null) continue;

@@ -25,6 +25,12 @@ export function encodeDirmeta(m: DirMeta): Uint8Array {
 
 /** Decodes without validating the mode (also used for user.ostreemeta). */
 export function decodeMetaTuple(bytes: Uint8Array, what: string): DirMeta {
+  // Without xattrs the tuple is exactly three big-endian uint32 (the empty array
+  // takes no bytes): the common case of every file in a bare-user repo.
+  if (bytes.length === 12) {
+    const v = new DataView(bytes.buffer, bytes.byteOffset, 12);
+    return { uid: v.getUint32(0), gid: v.getUint32(4), mode: v.getUint32(8), xattrs: [] };
+  }
   const [uid, gid, mode, xattrs] = deserialize(DIRMETA_TYPE, bytes, { what }) as [number, number, number, unknown];
   return { uid: bswap32(uid), gid: bswap32(gid), mode: bswap32(mode), xattrs: xattrsFromGValue(xattrs as never) };
 }

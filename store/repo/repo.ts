@@ -37,9 +37,12 @@ export class Repo {
   readonly mode: RepoMode;
   config: KeyFile;
   private readonly dirmetaCache = new Map<string, DirMeta>();
+  /** `objects/` under the repo path, normalized once. */
+  private readonly objectsDir: string;
 
   private constructor(path: string, mode: RepoMode, config: KeyFile) {
     this.path = path;
+    this.objectsDir = join(path, 'objects');
     this.mode = mode;
     this.config = config;
   }
@@ -95,7 +98,8 @@ export class Repo {
   /** The loose-object path: objects/XX/REST.EXT (content is `.filez` in archive mode). */
   objectPath(csum: string, kind: ObjectKind): string {
     const ext = kind === 'file' && this.mode === 'archive' ? 'filez' : kind;
-    return join(this.path, 'objects', csum.slice(0, 2), `${csum.slice(2)}.${ext}`);
+    // Concatenation, not join(): this runs once per object, and join normalizes every time.
+    return `${this.objectsDir}/${csum.slice(0, 2)}/${csum.slice(2)}.${ext}`;
   }
 
   async hasObject(csum: string, kind: ObjectKind): Promise<boolean> {
