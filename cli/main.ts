@@ -5,6 +5,7 @@ import { Command, CommanderError } from 'commander';
 import { UpdaterError } from '../common/errors.ts';
 import { registerRepoCommands } from './commands/repo.ts';
 import { registerHostCommands } from './commands/host.ts';
+import { registerComposeCommands } from './commands/compose.ts';
 
 /** Exit statuses: 1 for errors (as ostree), 2 for usage errors. */
 export const EXIT_FAILURE = 1;
@@ -18,6 +19,7 @@ export function buildProgram(): Command {
     .configureOutput({ outputError: (str, write) => write(str.replace(/^error: /, 'error: ')) });
   registerRepoCommands(program);
   registerHostCommands(program);
+  registerComposeCommands(program);
   return program;
 }
 

@@ -1,54 +1,72 @@
 #!/usr/bin/env bash
-# The end-to-end demo: installs what it needs, then commits a sample tree into a
-# fresh repository, commits an update on top, checks it out with hardlinks, diffs,
-# and verifies the repository with both atomic and the real ostree.
+# `npm run demo`, end to end: the demo OS from spec files to an upgraded and rolled-back host.
+#
+#   build demo repo 1.0 → compose → publish → host init/os-init/deploy into a sysroot
+#   → build 2.0 → compose → publish → host upgrade → status → rollback → status
+#
+# Everything lives under $DEMO_WORK (default /var/tmp/atomic-demo): rpms/ (the rpm-md
+# repository the treefile's baseurl names), compose/ (the compose repo and cache),
+# pub/ (the published archive repo, what a web server would serve) and sysroot/.
+# Needs rpmbuild, createrepo_c, bwrap and a static busybox (Debian: rpm, createrepo-c,
+# bubblewrap, busybox-static); runs as root (files are owned by the users packages name).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/setup.sh
 export PATH="$PWD/bin:$PWD/node_modules/.bin:$PATH"
 
-work=${DEMO_WORK:-$PWD/demo-work}
+work=${DEMO_WORK:-/var/tmp/atomic-demo}
+# Deployment roots are immutable (chattr +i, as ostree makes them): clear that first.
+if [ -d "$work/sysroot/ostree/deploy" ]; then
+  find "$work/sysroot/ostree/deploy" -mindepth 3 -maxdepth 3 -path '*/deploy/*' -type d -exec chattr -i {} + 2>/dev/null || true
+fi
 rm -rf "$work"
 mkdir -p "$work"
-repo=$work/repo
 step() { printf '\n\033[1m$ %s\033[0m\n' "$*"; "$@"; }
 
-# A small OS-shaped tree.
-tree=$work/tree-v1
-mkdir -p "$tree"/usr/{bin,lib/modules/6.1.0-demo,etc} "$tree"/usr/share/doc/demo
-printf '#!/bin/sh\necho "hello from demo OS"\n' > "$tree/usr/bin/hello"
-chmod 755 "$tree/usr/bin/hello"
-printf 'NAME="Demo OS"\nVERSION="1"\nID=demo\nPRETTY_NAME="Demo OS 1"\n' > "$tree/usr/lib/os-release"
-echo "a kernel" > "$tree/usr/lib/modules/6.1.0-demo/vmlinuz"
-echo "an initramfs" > "$tree/usr/lib/modules/6.1.0-demo/initramfs.img"
-echo "demo-host" > "$tree/usr/etc/hostname"
-ln -s ../lib/os-release "$tree/usr/etc/os-release"
-seq 1 2000 > "$tree/usr/share/doc/demo/numbers"
+# The treefiles, with the repo pointing at this run's package directory.
+cp -r treefiles "$work/treefiles"
+sed -i "s|^baseurl=.*|baseurl=file://$work/rpms/|" "$work/treefiles/atomic-demo.repo"
+tf=$work/treefiles/atomic-demo.yaml
+repo=$work/compose/repo
+cache=$work/compose/cache
+pub=$work/pub
+sysroot=$work/sysroot
+ref=demo/$(uname -m)/stable
 
+# Signing key of the stream; hosts trust its public half.
+atomic repo sign --generate-key --secret-file "$work/stream.secret" --public-file "$work/stream.pub" >/dev/null
+
+# Version 1.0 of the packages, composed into commit version 1, published.
+step demo/build-repo.sh 1.0 "$work/rpms"
 step atomic repo init --repo "$repo" --mode bare-user
-step atomic repo commit --repo "$repo" --branch demo/x86_64/stable --subject "Demo OS 1" --add-metadata-string version=1 "$tree"
+step atomic compose tree --repo "$repo" --cachedir "$cache" "$tf"
+step atomic compose tree --repo "$repo" --cachedir "$cache" "$tf"   # unchanged inputs: no new commit
+step atomic compose publish --repo "$repo" --to "$pub" --keys-file "$work/stream.secret"
 
-# Version 2: check out v1 with hardlinks, change a little, commit on top.
-tree2=$work/tree-v2
-step atomic repo checkout --repo "$repo" -U -H demo/x86_64/stable "$tree2"
-rm "$tree2/usr/lib/os-release"
-printf 'NAME="Demo OS"\nVERSION="2"\nID=demo\nPRETTY_NAME="Demo OS 2"\n' > "$tree2/usr/lib/os-release"
-printf '#!/bin/sh\necho "new tool in v2"\n' > "$tree2/usr/bin/newtool"
-chmod 755 "$tree2/usr/bin/newtool"
-step atomic repo commit --repo "$repo" --branch demo/x86_64/stable --subject "Demo OS 2" --add-metadata-string version=2 "$tree2"
+# A host: an empty sysroot following the published stream, signatures required.
+step atomic host init --sysroot "$sysroot"
+step atomic host os-init demo --sysroot "$sysroot"
+step atomic repo remote add --repo "$sysroot/ostree/repo" --sign-verify "ed25519=file:$work/stream.pub" demo "file://$pub"
+step atomic repo pull --repo "$sysroot/ostree/repo" demo "$ref"
+step atomic host deploy --sysroot "$sysroot" --os demo "demo:$ref"
+step atomic host status --sysroot "$sysroot"
 
-step atomic repo log --repo "$repo" demo/x86_64/stable
-step atomic repo diff --repo "$repo" demo/x86_64/stable^ demo/x86_64/stable
-step atomic repo ls --repo "$repo" -R demo/x86_64/stable /usr/bin
-step atomic repo cat --repo "$repo" demo/x86_64/stable /usr/lib/os-release
+# Version 2.0 of demo-release and demo-tools: the next compose is version 1.1.
+step demo/build-repo.sh 2.0 "$work/rpms"
+step atomic compose tree --repo "$repo" --cachedir "$cache" "$tf"
+step atomic compose publish --repo "$repo" --to "$pub" --keys-file "$work/stream.secret" --keep 3
+step atomic host upgrade --sysroot "$sysroot" --os demo
+step atomic host status --sysroot "$sysroot"
 
-# A hardlink checkout costs no file data: the files are the repository's objects.
-co=$work/checkout
-step atomic repo checkout --repo "$repo" -U -H demo/x86_64/stable "$co"
-printf '\nlink count of %s: %s (hardlinked into the object store)\n' "$co/usr/share/doc/demo/numbers" "$(stat -c %h "$co/usr/share/doc/demo/numbers")"
+# The new deployment's os-release carries the commit version.
+new=$(ls -d "$sysroot"/ostree/deploy/demo/deploy/*.0 | while read -r d; do
+  if grep -q "OSTREE_VERSION='1.1'" "$d/usr/lib/os-release"; then echo "$d"; fi; done | head -n1)
+[ -n "$new" ] || { echo "error: no deployment of version 1.1" >&2; exit 1; }
+step grep -E '^(PRETTY_NAME|OSTREE_VERSION)=' "$new/usr/lib/os-release"
 
-step atomic repo fsck --repo "$repo"
-step ostree fsck --repo="$repo"
-step atomic repo prune --repo "$repo" --refs-only --depth 0
-step ostree fsck --repo="$repo"
-printf '\ndemo complete: repository at %s\n' "$repo"
+step atomic host rollback --sysroot "$sysroot" --os demo
+step atomic host status --sysroot "$sysroot"
+
+step ostree fsck --repo="$pub"
+step ostree fsck --repo="$sysroot/ostree/repo"
+printf '\ndemo complete: %s\n' "$work"

@@ -9,9 +9,11 @@ cd "$(dirname "$0")/.."
 # grub-common (grub-script-check, grub-editenv: oracles for bootloader/), time (bench),
 # nginx-light (the static HTTP server pulls are tested against), rpm/rpmbuild, createrepo-c
 # and dnf (oracles for compose), libsolv (the depsolver compose calls through koffi),
-# bubblewrap (sandbox for scriptlets), zstd/bzip2/cpio (payload and metadata codecs).
+# bubblewrap (sandbox for scriptlets), zstd/bzip2/cpio (payload and metadata codecs),
+# busybox-static (the demo OS's shell, packaged by demo/build-repo.sh), libcap2-bin
+# (setcap: the oracle for file capabilities).
 PKGS=(ostree attr e2fsprogs xz-utils ca-certificates grub-common time nginx-light rpm createrepo-c dnf
-  libsolv1 libsolvext1 bubblewrap zstd bzip2 cpio)
+  libsolv1 libsolvext1 bubblewrap zstd bzip2 cpio busybox-static libcap2-bin)
 . scripts/apt-ensure.sh
 apt_ensure "${PKGS[@]}"
 

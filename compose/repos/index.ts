@@ -9,4 +9,4 @@ export type { Checksum, Compression, Repomd, RepomdRecord } from './repomd.ts';
 export { formatRepoLine, repoCacheDir, syncRepo, syncRepos } from './cache.ts';
 export type { RepoMetadata, SyncOptions } from './cache.ts';
 export { digestDecompressed } from './decompress.ts';
-export { resolveUrl } from './fetch.ts';
+export { downloadVerified, resolveUrl, type Expected, type FetchOptions } from './fetch.ts';
