@@ -3,18 +3,7 @@
 import { UpdaterError } from '../common/errors.ts';
 import { Repo } from '../store/index.ts';
 
-/** GLib's g_format_size: decimal units, one decimal ("1.2 kB", "23 bytes"). */
-export function formatSize(bytes: number): string {
-  if (bytes < 1000) return `${bytes} bytes`;
-  const units = ['kB', 'MB', 'GB', 'TB', 'PB'];
-  let v = bytes;
-  let i = -1;
-  do {
-    v /= 1000;
-    i++;
-  } while (v >= 1000 && i < units.length - 1);
-  return `${v.toFixed(1)} ${units[i]}`;
-}
+export { formatSize } from '../common/format.ts';
 
 export const DEFAULT_REPO = '/ostree/repo';
 

@@ -5,8 +5,10 @@ import { readFile } from 'node:fs/promises';
 import type { Command } from 'commander';
 import { UpdaterError } from '../../common/errors.ts';
 import {
-  applyDeltaDirectory, deleteDelta, generateStaticDelta, listDeltaIndexes, listDeltas, reindexDeltas, showDelta,
+  applyDeltaDirectory, deleteDelta, generateStaticDelta, listDeltaIndexes, listDeltas, readSuperblockFile, reindexDeltas, showDelta,
+  verifySuperblockSignature,
 } from '../../store/delta/index.ts';
+import { formatVerifySuccess, loadVerificationKeys } from '../../store/publish/index.ts';
 import { readKeysFile } from '../../store/sign/index.ts';
 import { DEFAULT_REPO, openRepo, stdoutLine } from '../output.ts';
 
@@ -108,6 +110,23 @@ export function registerDeltaCommands(repo: Command): void {
     .argument('<PATH>', 'delta directory or superblock')
     .action(async (path: string, o: RepoOpt) => {
       await applyDeltaDirectory(await openRepo(o.repo), path);
+    });
+
+  withRepo(sd.command('verify'))
+    .description('Verify the ed25519 signatures of a static delta superblock')
+    .argument('<DELTA>', 'FROM-TO, TO, or a path to a superblock or delta directory')
+    .argument('[KEYS...]', 'trusted public keys (base64)')
+    .option('--sign-type <NAME>', 'signature type (only ed25519)', 'ed25519')
+    .option('--keys-file <PATH>', 'read trusted public keys from PATH (one base64 key per line)')
+    .option('--keys-dir <DIR>', 'use DIR instead of /etc/ostree and /usr/share/ostree for trusted.ed25519(.d) and revoked.ed25519(.d)')
+    .action(async (delta: string, keys: string[], o: RepoOpt & { signType: string; keysFile?: string; keysDir?: string }) => {
+      if (o.signType !== 'ed25519') throw new UpdaterError('SIGN_UNSUPPORTED_TYPE', `--sign-type: unsupported signature type '${o.signType}'`, { hint: 'only ed25519 is supported' });
+      const { bytes, label } = await readSuperblockFile(await openRepo(o.repo), delta);
+      const ring = await loadVerificationKeys({ keys, keysFile: o.keysFile, keysDir: o.keysDir });
+      for (const w of ring.warnings) process.stderr.write(`warning: ${w}\n`);
+      const res = await verifySuperblockSignature(bytes, ring.trusted, ring.revoked, label);
+      stdoutLine(formatVerifySuccess(res));
+      stdoutLine('Verification OK');
     });
 
   withRepo(sd.command('indexes'))

@@ -41,7 +41,7 @@ describe('atomic repo pull / fsck --repair', () => {
     const repo = await target();
     const r = await atomic(['repo', 'pull', `--repo=${repo}`, 'origin:os/main']);
     expect(r.stderr).toBe('');
-    expect(r.stdout).toMatch(/^5 metadata, 40 content objects fetched; \d+ KiB transferred in \d+ seconds; [\d.]+ kB content written\n$/);
+    expect(r.stdout).toMatch(/^5 metadata, 40 content objects fetched; \d+ KiB transferred in \d+ seconds; [\d.]+\u00a0kB content written\n$/);
     const repo2 = await target();
     const j = await atomic(['repo', 'pull', `--repo=${repo2}`, '--progress=json', 'origin', 'os/main']);
     const lines = j.stdout.trim().split('\n').map((l) => JSON.parse(l) as { phase: string; fetched: number; content: number });

@@ -36,15 +36,18 @@ export function registerPullCommands(repo: Command): void {
     .option('--commit-metadata-only', 'fetch only the commit objects')
     .option('-L, --localcache-repo <PATH>', 'copy objects from this local repository when it has them (repeatable)', collect)
     .option('--allow-downgrade', 'accept a commit older than the ref\'s current one')
+    .option('--disable-static-deltas', 'do not use static deltas')
+    .option('--require-static-deltas', 'fail unless static deltas are used')
     .option('--url <URL>', 'pull from this URL instead of the remote\'s')
     .option('--network-retries <N>', 'retries per request on network errors', intOption('--network-retries'))
     .option('--stall-timeout <SECONDS>', 'give up on a request when no data arrives for this long', intOption('--stall-timeout'))
     .option('--progress <MODE>', 'auto (a live line on a terminal), json (one object per line on stdout) or none', 'auto')
     .action(async (first: string, rest: string[], o: {
       repo?: string; mirror?: boolean; depth: number; commitMetadataOnly?: boolean; localcacheRepo?: string[]; allowDowngrade?: boolean;
-      url?: string; networkRetries?: number; stallTimeout?: number; progress: string;
+      disableStaticDeltas?: boolean; requireStaticDeltas?: boolean; url?: string; networkRetries?: number; stallTimeout?: number; progress: string;
     }) => {
       if (!['auto', 'json', 'none'].includes(o.progress)) throw new UpdaterError('CLI_USAGE', `--progress: expected auto, json or none, got '${o.progress}'`);
+      if (o.disableStaticDeltas && o.requireStaticDeltas) throw new UpdaterError('CLI_USAGE', '--disable-static-deltas and --require-static-deltas are mutually exclusive');
       const { remote, refs } = parsePullArgs(first, rest);
       const r = await openRepo(o.repo);
       const live = o.progress === 'auto' && process.stderr.isTTY;
@@ -54,7 +57,7 @@ export function registerPullCommands(repo: Command): void {
       try {
         const res = await pullRemote(r, remote, {
           refs, mirror: o.mirror, depth: o.depth, commitMetadataOnly: o.commitMetadataOnly, localCacheRepos: o.localcacheRepo,
-          allowDowngrade: o.allowDowngrade, url: o.url, networkRetries: o.networkRetries,
+          allowDowngrade: o.allowDowngrade, disableStaticDeltas: o.disableStaticDeltas, requireStaticDeltas: o.requireStaticDeltas, url: o.url, networkRetries: o.networkRetries,
           stallTimeoutMs: o.stallTimeout === undefined ? undefined : o.stallTimeout * 1000,
           onProgress,
           onLockWait: () => process.stderr.write('Waiting for the repository lock…\n'),

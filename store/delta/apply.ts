@@ -26,6 +26,10 @@ export interface ApplyOptions {
   transaction?: Transaction;
   /** Called after each part is applied. */
   onPart?: (index: number, header: DeltaPartHeader, skipped: boolean) => void;
+  /** Leave fallback objects to the caller (a pull fetches them as loose objects in its tree walk). */
+  skipFallbacks?: boolean;
+  /** Write the superblock's copy of the commit's detached metadata (default true; a pull writes the remote's itself). */
+  writeCommitmeta?: boolean;
 }
 
 export interface ApplyResult {
@@ -74,7 +78,7 @@ export async function applyStaticDelta(repo: Repo, superblockBytes: Uint8Array, 
       result.partsApplied++;
       opts.onPart?.(i, header, false);
     }
-    for (const fb of sb.fallbacks) {
+    for (const fb of opts.skipFallbacks ? [] : sb.fallbacks) {
       const kind = fb.type === ObjectType.FILE ? 'file' : META_KIND[fb.type as 2 | 3 | 4];
       if (kind === undefined) throw new UpdaterError('DELTA_CORRUPT', `delta ${name}: fallback ${fb.checksum} has invalid type ${fb.type}`);
       if (await tx.has(fb.checksum, kind)) continue;
@@ -88,7 +92,7 @@ export async function applyStaticDelta(repo: Repo, superblockBytes: Uint8Array, 
     }
     // The commit's detached metadata (signatures) lands before the commit becomes visible.
     const cm = dictGet(sb.metadata, commitmetaKey(sb.from, sb.to), 'a{sv}') as VarDict | undefined;
-    if (cm !== undefined) await repo.writeCommitmeta(sb.to, serialize('a{sv}', cm as unknown as GValue));
+    if (cm !== undefined && opts.writeCommitmeta !== false) await repo.writeCommitmeta(sb.to, serialize('a{sv}', cm as unknown as GValue));
     await tx.writeMetadata('commit', sb.commit, sb.to);
     if (!opts.transaction) await tx.commit();
   } catch (err) {

@@ -10,12 +10,14 @@ export {
 export {
   commitmetaKey, decodeDeltaIndex, decodeSuperblock, deltaFromDirNames, deltaIndexRelPath, deltaName, deltaRelDir, encodeDeltaIndex,
   encodeSuperblock, inlinePartKey, isSignedSuperblock, parseDeltaName, STATIC_DELTAS_KEY, SUPERBLOCK_TYPE, unwrapSignedSuperblock,
-  wrapSignedSuperblock, type DeltaFallback, type DeltaObject, type DeltaPartHeader, type Superblock,
+  wrapSignedSuperblock, staticDeltasValue, type DeltaDigest, type DeltaFallback, type DeltaObject, type DeltaPartHeader, type Superblock,
 } from './superblock.ts';
 export { pairModifiedFiles, versionShape, type PairReason, type Pairing, type PathFile } from './pairing.ts';
-export { formatDeltaShow, formatSizeGLib } from './show.ts';
+export { formatDeltaShow } from './show.ts';
 export { generateStaticDelta, type GenerateOptions, type GenerateResult } from './generate.ts';
 export { applyStaticDelta, type ApplyOptions, type ApplyResult } from './apply.ts';
 export {
-  applyDeltaDirectory, deleteDelta, listDeltaIndexes, listDeltas, readDeltaIndex, readSuperblock, reindexDeltas, showDelta,
+  applyDeltaDirectory, deleteDelta, listDeltaDigests, listDeltaIndexes, listDeltas, readDeltaIndex, readSuperblock, readSuperblockFile, reindexDeltas, showDelta,
+  type ReindexResult,
 } from './repo-deltas.ts';
+export { verifySuperblockSignature } from './verify.ts';

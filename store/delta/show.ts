@@ -2,21 +2,8 @@
 
 import { countOps, decodeOps, type PartPayload } from './part.ts';
 import type { Superblock } from './superblock.ts';
+import { formatSize } from '../../common/format.ts';
 import { ObjectType } from '../objects/index.ts';
-
-/** GLib's g_format_size: decimal units, one decimal, a no-break space before the unit ("1.2\u00a0kB"; "585 bytes"). */
-export function formatSizeGLib(bytes: number): string {
-  if (bytes === 1) return '1 byte';
-  if (bytes < 1000) return `${bytes} bytes`;
-  const units = ['kB', 'MB', 'GB', 'TB', 'PB', 'EB'];
-  let v = bytes;
-  let i = -1;
-  do {
-    v /= 1000;
-    i++;
-  } while (v >= 1000 && i < units.length - 1);
-  return `${v.toFixed(1)}\u00a0${units[i]}`;
-}
 
 /**
  * Formats a delta like `ostree static-delta show`. `parts[i]` is part i's
@@ -39,8 +26,8 @@ export function formatDeltaShow(name: string, sb: Superblock & { signed: boolean
     fbSize += f.size;
     fbUsize += f.usize;
   }
-  lines.push(`Total Fallback Size: ${fbSize} (${formatSizeGLib(fbSize)})`);
-  lines.push(`Total Fallback Uncompressed Size: ${fbUsize} (${formatSizeGLib(fbUsize)})`);
+  lines.push(`Total Fallback Size: ${fbSize} (${formatSize(fbSize)})`);
+  lines.push(`Total Fallback Uncompressed Size: ${fbUsize} (${formatSize(fbUsize)})`);
   lines.push(`Number of parts: ${sb.parts.length}`);
   let size = 0;
   let usize = 0;
@@ -53,9 +40,9 @@ export function formatDeltaShow(name: string, sb: Superblock & { signed: boolean
     const s = countOps(decodeOps(p.ops, (k) => k < h.objects.length && h.objects[k]!.type !== ObjectType.FILE, `part ${i}`));
     lines.push(`PartPayloadOps${i}: openspliceclose=${s.openspliceclose} open=${s.open} write=${s.write} setread=${s.setread} unsetread=${s.unsetread} close=${s.close} bspatch=${s.bspatch}`);
   });
-  lines.push(`Total Part Size: ${size} (${formatSizeGLib(size)})`);
-  lines.push(`Total Part Uncompressed Size: ${usize} (${formatSizeGLib(usize)})`);
-  lines.push(`Total Size: ${size + fbSize} (${formatSizeGLib(size + fbSize)})`);
-  lines.push(`Total Uncompressed Size: ${usize + fbUsize} (${formatSizeGLib(usize + fbUsize)})`);
+  lines.push(`Total Part Size: ${size} (${formatSize(size)})`);
+  lines.push(`Total Part Uncompressed Size: ${usize} (${formatSize(usize)})`);
+  lines.push(`Total Size: ${size + fbSize} (${formatSize(size + fbSize)})`);
+  lines.push(`Total Uncompressed Size: ${usize + fbUsize} (${formatSize(usize + fbUsize)})`);
   return lines.join('\n') + '\n';
 }

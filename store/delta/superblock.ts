@@ -9,7 +9,7 @@
 //   signed wrapper (taya{sv}) = magic "OSTSGNDT", superblock bytes, signatures.
 
 import { UpdaterError } from '../../common/errors.ts';
-import { bswap64, deserialize, dictGet, serialize, type GValue, type VarDict } from '../gvariant/index.ts';
+import { bswap64, deserialize, dictGet, hashOrderedDict, serialize, variant, type GValue, type VarDict, type Variant } from '../gvariant/index.ts';
 import {
   checksumFromBytes, checksumToBytes, COMMIT_TYPE, fromModifiedBase64, isChecksum, ObjectType, sha256Hex, toModifiedBase64,
 } from '../objects/index.ts';
@@ -249,16 +249,30 @@ export function decodeSuperblock(raw: Uint8Array, what = 'superblock'): Superblo
 
 // ---- delta index ----
 
-/** Encodes a delta index: `ostree.static-deltas` → {name → sha256(superblock) as ay}, names sorted. */
-export function encodeDeltaIndex(entries: Array<{ name: string; digest: string }>): Uint8Array {
-  const sorted = [...entries].sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
-  const inner = sorted.map((e) => [e.name, { type: 'ay', value: checksumToBytes(e.digest) }]);
-  return serialize(DELTA_INDEX_TYPE, [[STATIC_DELTAS_KEY, { type: 'a{sv}', value: inner as GValue }]] as unknown as GValue);
+/** A delta in a repository: its name (`TO` or `FROM-TO`, hex) and the sha256 of its superblock file. */
+export interface DeltaDigest {
+  name: string;
+  superblockSha256: string;
 }
 
-export function decodeDeltaIndex(bytes: Uint8Array, what = 'delta index'): Array<{ name: string; digest: string }> {
+/**
+ * The `ostree.static-deltas` value of a summary or delta index: name → sha256 of the
+ * superblock as `ay`, in the order g_variant_dict_end() emits it for entries inserted
+ * in `deltas` order (ostree builds both through a GVariantDict).
+ */
+export function staticDeltasValue(deltas: readonly DeltaDigest[]): Variant {
+  return variant('a{sv}', hashOrderedDict(deltas.map((d): [string, Variant] => [d.name, variant('ay', checksumToBytes(d.superblockSha256))])));
+}
+
+/** Encodes a delta index file: `{ostree.static-deltas: {name: digest}}` (ostree_repo_static_delta_reindex). */
+export function encodeDeltaIndex(deltas: readonly DeltaDigest[]): Uint8Array {
+  return serialize(DELTA_INDEX_TYPE, [[STATIC_DELTAS_KEY, staticDeltasValue(deltas)]] as unknown as GValue);
+}
+
+/** Decodes a delta index file, entries in file order. */
+export function decodeDeltaIndex(bytes: Uint8Array, what = 'delta index'): DeltaDigest[] {
   const dict = deserialize(DELTA_INDEX_TYPE, bytes, { what, normal: false }) as VarDict;
   const inner = dictGet(dict, STATIC_DELTAS_KEY, 'a{sv}') as VarDict | undefined;
   if (!inner) return [];
-  return inner.map(([name, v]) => ({ name, digest: checksumFromBytes(v.value as Uint8Array, `${what}: ${name}`) }));
+  return inner.map(([name, v]) => ({ name, superblockSha256: checksumFromBytes(v.value as Uint8Array, `${what}: ${name}`) }));
 }

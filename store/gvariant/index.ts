@@ -2,5 +2,6 @@
 export { serialize, offsetWidthFor, type GValue, type Variant } from './serialize.ts';
 export { deserialize, type DeserializeOptions } from './deserialize.ts';
 export { parseType, isValidType, type GType } from './type.ts';
-export { printGVariant } from './print.ts';
+export { formatGVariant, printGVariant } from './print.ts';
 export { bswap32, bswap64, dictGet, variant, type VarDict } from './helpers.ts';
+export { GHashOrder, gStrHash, hashOrderedDict } from './ghash-order.ts';

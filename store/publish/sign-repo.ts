@@ -10,10 +10,9 @@ import { isErrno, UpdaterError } from '../../common/errors.ts';
 import { lockRepo } from '../repo/lock.ts';
 import type { Repo } from '../repo/repo.ts';
 import {
-  DEFAULT_TRUST_BASE_DIRS, generateKeyPair, parsePublicKey, readKeysFile, signaturesFromMetadata, signBytes, trustStoreKeyring, trustStoreLocations,
+  addSignatureToCommitmeta, DEFAULT_TRUST_BASE_DIRS, generateKeyPair, hasSignature, parsePublicKey, readKeysFile, signaturesFromMetadata, signBytes, trustStoreKeyring, trustStoreLocations,
   uniqueKeys, verifyCommit, type Ed25519KeyPair, type KeyFileText, type KeyInput, type VerifyResult,
 } from '../sign/index.ts';
-import { appendDetachedSignature } from './summary-build.ts';
 
 async function readKeyFileText(path: string, kind: 'public' | 'secret'): Promise<string> {
   try {
@@ -60,9 +59,10 @@ export async function signCommitInRepo(repo: Repo, checksum: string, secretKeys:
     let meta: Uint8Array | null = await repo.readCommitmeta(checksum);
     let added = 0;
     for (const sig of sigs) {
-      const next = appendDetachedSignature(meta, sig, `commitmeta of ${checksum}`);
-      if (next.added) added++;
-      meta = next.bytes;
+      // ed25519 is deterministic: a repeat would only store the same signature twice.
+      if (hasSignature(meta, sig, `commitmeta of ${checksum}`)) continue;
+      meta = addSignatureToCommitmeta(meta, sig, `commitmeta of ${checksum}`);
+      added++;
     }
     if (added > 0) await repo.writeCommitmeta(checksum, meta!);
     return { commit: checksum, added, total: signaturesFromMetadata(meta).length };

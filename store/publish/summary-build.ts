@@ -1,15 +1,15 @@
 // Pure builders for what `ostree summary -u` writes (libostree 2022.7, ostree-format.md §6.1,
 // §8): the `summary` file, the `ostree-metadata` commit of a collection repo, delta-index
 // files and detached metadata with an appended signature. Every a{sv} that ostree builds
-// through a GVariantDict is emitted in GLib's hash-table order (ghash-order.ts), so the
+// through a GVariantDict is emitted in GLib's hash-table order (gvariant/ghash-order.ts), so the
 // bytes match ostree's for the same inputs.
 
-import { bswap64, variant, type VarDict, type Variant } from '../gvariant/index.ts';
+import { staticDeltasValue, type DeltaDigest } from '../delta/index.ts';
+import { bswap64, hashOrderedDict, variant, type VarDict, type Variant } from '../gvariant/index.ts';
 import {
-  checksumToBytes, compareNames, decodeCommit, decodeVarDict, encodeCommit, encodeDirmeta, encodeDirtree, encodeSummary,
+  checksumToBytes, compareNames, decodeCommit, encodeCommit, encodeDirmeta, encodeDirtree, encodeSummary,
   encodeVarDict, type SummaryRef,
 } from '../objects/index.ts';
-import { GHashOrder } from './ghash-order.ts';
 
 /** Well-known summary metadata keys (ostree-repo-private.h). */
 export const SUMMARY_KEYS = {
@@ -31,13 +31,6 @@ export const METADATA_REF = 'ostree-metadata';
 /** GLib's g_date_time_new_from_unix_utc accepts nothing past 9999-12-31T23:59:59Z. */
 const MAX_DATETIME_SECS = 253402300799;
 
-/** Builds an a{sv} the way g_variant_dict_end() orders it, from entries in insertion order. */
-export function hashOrderedDict(entries: Iterable<[string, Variant]>): VarDict {
-  const table = new GHashOrder<Variant>();
-  for (const [k, v] of entries) table.insert(k, v);
-  return table.entries();
-}
-
 /** One ref as it goes into the summary: its name, commit checksum and the `.commit` bytes. */
 export interface RefCommit {
   name: string;
@@ -57,12 +50,6 @@ export function summaryRefEntry(r: RefCommit): SummaryRef {
   const version = commit.metadata.find(([k]) => k === 'version');
   if (version !== undefined && version[1].type === 's') meta.push([SUMMARY_KEYS.commitVersion, variant('s', version[1].value)]);
   return { name: r.name, commitSize: r.commitBytes.length, checksum: r.checksum, metadata: hashOrderedDict(meta) };
-}
-
-/** A static delta present in the repo: its name (`TO` or `FROM-TO`, hex) and sha256 of its superblock. */
-export interface DeltaDigest {
-  name: string;
-  superblockSha256: string;
 }
 
 /** Everything the summary depends on, gathered by the I/O layer. */
@@ -88,11 +75,6 @@ export interface SummaryInput {
 
 function sortedEntries(refs: RefCommit[]): SummaryRef[] {
   return [...refs].sort((a, b) => compareNames(a.name, b.name)).map(summaryRefEntry);
-}
-
-/** The `ostree.static-deltas` value: delta name → superblock digest, in hash order. */
-export function staticDeltasValue(deltas: DeltaDigest[]): Variant {
-  return variant('a{sv}', hashOrderedDict(deltas.map((d) => [d.name, variant('ay', checksumToBytes(d.superblockSha256))])));
 }
 
 /**
@@ -151,38 +133,4 @@ export function buildMetadataCommit(opts: {
   return encodeCommit({
     metadata, parent: opts.parent, subject: '', body: '', timestamp: opts.timestamp, rootTree: opts.rootTree, rootMeta: opts.rootMeta,
   });
-}
-
-/** A delta-index file (`delta-indexes/TT/TTTT….index`): `{ostree.static-deltas: {name: digest}}`. */
-export function buildDeltaIndex(deltas: DeltaDigest[]): Uint8Array {
-  return encodeVarDict([[SUMMARY_KEYS.staticDeltas, staticDeltasValue(deltas)]]);
-}
-
-/** The detached-metadata key and type of ed25519 signatures. */
-const ED25519_KEY = 'ostree.sign.ed25519';
-
-/**
- * Detached metadata (`.commitmeta` / `summary.sig`) with `sig` appended to the
- * `ostree.sign.ed25519` list, keeping every other key and every earlier signature.
- * The dict is rebuilt in GVariantDict order, as ostree's _sign_detached_metadata_append
- * does. Unlike ostree, a signature already present is not added a second time (ed25519
- * is deterministic, so re-signing with the same key would only duplicate it);
- * `added` says whether anything changed.
- */
-export function appendDetachedSignature(existing: Uint8Array | null, sig: Uint8Array, what: string): { bytes: Uint8Array; added: boolean } {
-  const dict = existing === null || existing.length === 0 ? [] : decodeVarDict(existing, what);
-  const entries: [string, Variant][] = [];
-  let previous: Uint8Array[] = [];
-  for (const [k, v] of dict) {
-    // g_variant_dict_new keeps the last value of a repeated key; a typed lookup of the
-    // wrong type finds nothing and the insert below replaces it.
-    if (k === ED25519_KEY) previous = v.type === 'aay' ? (v.value as Uint8Array[]) : [];
-    entries.push([k, v]);
-  }
-  const hex = Buffer.from(sig).toString('hex');
-  if (previous.some((p) => Buffer.from(p).toString('hex') === hex)) {
-    return { bytes: existing!, added: false };
-  }
-  entries.push([ED25519_KEY, variant('aay', [...previous, sig])]);
-  return { bytes: encodeVarDict(hashOrderedDict(entries)), added: true };
 }

@@ -12,9 +12,9 @@ import { isChecksum } from '../objects/index.ts';
 import { lockRepo } from '../repo/lock.ts';
 import { Repo } from '../repo/repo.ts';
 import { Transaction } from '../repo/transaction.ts';
-import { signBytes, type KeyInput } from '../sign/index.ts';
-import { listStaticDeltas, reindexStaticDeltas } from './deltas.ts';
-import { appendDetachedSignature, buildMetadataCommit, buildSummary, emptyRootObjects, METADATA_REF, SUMMARY_KEYS, type RefCommit } from './summary-build.ts';
+import { reindexDeltas } from '../delta/index.ts';
+import { addSignatureToCommitmeta, hasSignature, signBytes, type KeyInput } from '../sign/index.ts';
+import { buildMetadataCommit, buildSummary, emptyRootObjects, METADATA_REF, SUMMARY_KEYS, type RefCommit } from './summary-build.ts';
 
 export interface RegenerateSummaryOptions {
   /** Extra summary metadata (`--add-metadata`), in the order given. */
@@ -150,12 +150,8 @@ export async function regenerateSummary(repoOrPath: Repo | string, opts: Regener
     const collectionMap = new Map<string, RefCommit[]>();
     for (const [id, m] of others) collectionMap.set(id, await loadRefCommits(repo, m, id));
 
-    const deltas = await listStaticDeltas(path);
-    await reindexStaticDeltas(path, deltas);
-    if (config.get('core', 'indexed-deltas') !== 'true') {
-      config.set('core', 'indexed-deltas', 'true');
-      await repo.saveConfig();
-    }
+    // ostree's summary -u reindexes the deltas (and sets core.indexed-deltas) first.
+    const { deltas } = await reindexDeltas(repo);
 
     const summary = buildSummary({
       refs, collectionMap, deltas,
@@ -171,9 +167,10 @@ export async function regenerateSummary(repoOrPath: Repo | string, opts: Regener
     let sig: Uint8Array | null = null;
     let signatures = 0;
     for (const key of opts.signingKeys ?? []) {
-      const next = appendDetachedSignature(sig, await signBytes(key, summary), 'summary.sig');
-      if (next.added) signatures++;
-      sig = next.bytes;
+      const one = await signBytes(key, summary);
+      if (hasSignature(sig, one, 'summary.sig')) continue; // the same key given twice
+      sig = addSignatureToCommitmeta(sig, one, 'summary.sig');
+      signatures++;
     }
 
     await writeFileAtomic(join(path, 'summary'), summary);

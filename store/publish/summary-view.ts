@@ -5,22 +5,9 @@
 
 import { bswap64, deserialize, parseType, type GValue, type GType, type Variant } from '../gvariant/index.ts';
 import { decodeSummary, SUMMARY_TYPE, type SummaryRef } from '../objects/index.ts';
-import { formatGVariant } from './gvariant-print.ts';
+import { formatSize } from '../../common/format.ts';
+import { formatGVariant } from '../gvariant/index.ts';
 import { SUMMARY_KEYS } from './summary-build.ts';
-
-/** GLib's g_format_size: decimal units with one decimal, "N bytes" below 1000. */
-function formatSize(bytes: number): string {
-  if (bytes === 1) return '1 byte';
-  if (bytes < 1000) return `${bytes} bytes`;
-  const units = ['kB', 'MB', 'GB', 'TB', 'PB', 'EB'];
-  let v = bytes;
-  let i = -1;
-  do {
-    v /= 1000;
-    i++;
-  } while (v >= 1000 && i < units.length - 1);
-  return `${v.toFixed(1)} ${units[i]}`;
-}
 
 const pad2 = (n: number): string => String(n).padStart(2, '0');
 

@@ -11,9 +11,10 @@ import { makeTmp, removeTmp } from '../../test-support/index.ts';
 import { decodeSummary, decodeVarDict } from '../objects/index.ts';
 import { ARCHIVE, ED, SECRET, SUMMARY, SUMMARY_SIG, VEC } from '../sign/test-vectors.ts';
 import { copyVectorRepo } from './test-helpers.ts';
-import { GHashOrder, gStrHash } from './ghash-order.ts';
+import { GHashOrder, gStrHash } from '../gvariant/index.ts';
 import { parseGVariantText } from './gvariant-text.ts';
-import { listStaticDeltas } from './deltas.ts';
+import { listDeltaDigests } from '../delta/index.ts';
+import { Repo } from '../repo/repo.ts';
 import { readSummaryFiles, regenerateSummary } from './summary-file.ts';
 import { renderSummaryRaw, renderSummaryView } from './summary-view.ts';
 
@@ -126,7 +127,7 @@ describe('regenerateSummary on the vector repository', () => {
   });
 
   it('lists deltas with their superblock digests', async () => {
-    const d = await listStaticDeltas(ARCHIVE);
+    const d = await listDeltaDigests(await Repo.open(ARCHIVE));
     expect(d.map((x) => x.superblockSha256).sort()).toEqual([
       'e9dd51cbf4d22d6cdde76cec6afe3b2ff9b50b49e58df109122a4d9115cb875a', 'f387cd72d945f01a8fcf31060cb751bbb52b2cc58dd57a4f35f5b4bd7721e523',
     ]);

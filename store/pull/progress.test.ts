@@ -8,15 +8,15 @@ import { parseSize } from './space.ts';
 describe('pull progress', () => {
   it('renders the live line with percentage, bytes, rate and ETA', () => {
     const p = { ...emptyProgress(), phase: 'objects', metadataFetched: 5, contentFetched: 20, objectsRequested: 35, bytesTransferred: 2_400_000, elapsedMs: 2000 };
-    expect(renderProgressLine(p)).toBe('Receiving objects: 71% (25/35) 2.4 MB | 1.2 MB/s | ETA 00:01');
-    expect(renderProgressLine({ ...p, elapsedMs: 500 })).toBe('Receiving objects: 71% (25/35) 2.4 MB');
+    expect(renderProgressLine(p)).toBe('Receiving objects: 71% (25/35) 2.4\u00a0MB | 1.2\u00a0MB/s | ETA 00:01');
+    expect(renderProgressLine({ ...p, elapsedMs: 500 })).toBe('Receiving objects: 71% (25/35) 2.4\u00a0MB');
     expect(renderProgressLine({ ...p, phase: 'summary' })).toBe('Receiving summary…');
   });
 
   it('renders JSON lines and ostree\'s closing line', () => {
     const p = { ...emptyProgress(), phase: 'done', metadataFetched: 7, contentFetched: 6, bytesTransferred: 5300, contentBytesWritten: 78_100, elapsedMs: 400 };
     expect(JSON.parse(renderProgressJson(p))).toMatchObject({ phase: 'done', fetched: 13, requested: 13, bytesTransferred: 5300 });
-    expect(renderPullSummary(p)).toBe('7 metadata, 6 content objects fetched; 5 KiB transferred in 0 seconds; 78.1 kB content written');
+    expect(renderPullSummary(p)).toBe('7 metadata, 6 content objects fetched; 5 KiB transferred in 0 seconds; 78.1\u00a0kB content written');
     expect(renderPullSummary({ ...p, metadataFetched: 2, contentFetched: 0, bytesTransferred: 300, contentBytesWritten: 0 }))
       .toBe('2 metadata, 0 content objects fetched; 300 B transferred in 0 seconds; 0 bytes content written');
   });

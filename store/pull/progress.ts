@@ -2,6 +2,8 @@
 // terminal line (`Receiving objects: 71% (25/35) 2.4 MB …`), JSON lines for
 // programs, and ostree's closing line ("7 metadata, 6 content objects fetched; …").
 
+import { formatSize } from '../../common/format.ts';
+
 export interface PullProgress {
   /** What the pull is doing: summary, refs, objects, delta, writing, done. */
   phase: string;
@@ -18,25 +20,24 @@ export interface PullProgress {
   bytesTransferred: number;
   /** Uncompressed content bytes written. */
   contentBytesWritten: number;
+  /** Static delta parts: applied (or already present) / in the chosen deltas. */
+  deltaPartsFetched: number;
+  deltaPartsTotal: number;
+  /** Bytes of the delta parts: done / in the chosen deltas. */
+  deltaBytesFetched: number;
+  deltaBytesTotal: number;
   /** Milliseconds since the pull started. */
   elapsedMs: number;
 }
 
 export function emptyProgress(): PullProgress {
-  return { phase: 'start', metadataFetched: 0, contentFetched: 0, localFetched: 0, objectsRequested: 0, objectsSkipped: 0, bytesTransferred: 0, contentBytesWritten: 0, elapsedMs: 0 };
+  return { phase: 'start', metadataFetched: 0, contentFetched: 0, localFetched: 0, objectsRequested: 0, objectsSkipped: 0, bytesTransferred: 0, contentBytesWritten: 0,
+    deltaPartsFetched: 0, deltaPartsTotal: 0, deltaBytesFetched: 0, deltaBytesTotal: 0, elapsedMs: 0 };
 }
 
-/** GLib's g_format_size: decimal units with one decimal. */
+/** Sizes in our own messages: g_format_size's text with a plain space. */
 export function formatBytes(n: number): string {
-  if (n < 1000) return `${n} bytes`;
-  const units = ['kB', 'MB', 'GB', 'TB'];
-  let v = n;
-  let i = -1;
-  do {
-    v /= 1000;
-    i++;
-  } while (v >= 1000 && i < units.length - 1);
-  return `${v.toFixed(1)} ${units[i]}`;
+  return formatSize(n, ' ');
 }
 
 function formatDuration(s: number): string {
@@ -54,11 +55,21 @@ export function renderProgressLine(p: PullProgress): string {
   const done = p.metadataFetched + p.contentFetched + p.localFetched;
   const total = Math.max(done, p.objectsRequested);
   const secs = p.elapsedMs / 1000;
-  if (p.phase !== 'objects' && p.phase !== 'delta') return p.phase === 'writing' ? 'Writing objects…' : `Receiving ${p.phase}…`;
+  if (p.phase === 'delta') {
+    let line = `Receiving delta parts: ${p.deltaPartsFetched}/${p.deltaPartsTotal} ${formatSize(p.deltaBytesFetched)}/${formatSize(p.deltaBytesTotal)}`;
+    if (secs >= 1) {
+      const rate = p.bytesTransferred / secs;
+      line += ` | ${formatSize(Math.round(rate))}/s`;
+      const left = p.deltaBytesTotal - p.deltaBytesFetched;
+      if (rate > 0 && left > 0) line += ` | ETA ${formatDuration(left / rate)}`;
+    }
+    return line;
+  }
+  if (p.phase !== 'objects') return p.phase === 'writing' ? 'Writing objects…' : `Receiving ${p.phase}…`;
   const pct = total === 0 ? 0 : Math.floor((done * 100) / total);
-  let line = `Receiving objects: ${pct}% (${done}/${total}) ${formatBytes(p.bytesTransferred)}`;
+  let line = `Receiving objects: ${pct}% (${done}/${total}) ${formatSize(p.bytesTransferred)}`;
   if (secs >= 1) {
-    line += ` | ${formatBytes(Math.round(p.bytesTransferred / secs))}/s`;
+    line += ` | ${formatSize(Math.round(p.bytesTransferred / secs))}/s`;
     if (done > 0 && total > done) line += ` | ETA ${formatDuration(((total - done) * secs) / done)}`;
   }
   return line;
@@ -77,6 +88,8 @@ export function renderProgressJson(p: PullProgress): string {
     skipped: p.objectsSkipped,
     bytesTransferred: p.bytesTransferred,
     contentBytesWritten: p.contentBytesWritten,
+    deltaParts: p.deltaPartsFetched,
+    deltaPartsTotal: p.deltaPartsTotal,
     elapsedMs: Math.round(p.elapsedMs),
   });
 }
@@ -89,9 +102,11 @@ function transferred(n: number): string {
   return `${Math.floor(n / 1024 ** 3)} GiB`;
 }
 
-/** The closing line of `ostree pull`. */
+/** The closing line of `ostree pull` (its delta form when a static delta was used). */
 export function renderPullSummary(p: PullProgress): string {
   const local = p.localFetched > 0 ? ` (${p.localFetched} local)` : '';
-  return `${p.metadataFetched} metadata, ${p.contentFetched} content objects fetched${local}; ` +
-    `${transferred(p.bytesTransferred)} transferred in ${Math.floor(p.elapsedMs / 1000)} seconds; ${formatBytes(p.contentBytesWritten)} content written`;
+  const what = p.deltaPartsTotal > 0
+    ? `${p.deltaPartsFetched} delta parts, ${p.metadataFetched + p.contentFetched} loose fetched${local}`
+    : `${p.metadataFetched} metadata, ${p.contentFetched} content objects fetched${local}`;
+  return `${what}; ${transferred(p.bytesTransferred)} transferred in ${Math.floor(p.elapsedMs / 1000)} seconds; ${formatSize(p.contentBytesWritten)} content written`;
 }

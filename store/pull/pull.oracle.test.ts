@@ -82,4 +82,40 @@ describe.skipIf(!have('ostree') || !NGINX_BIN)('pull interop with ostree over ng
     const fsck = await ostree(['fsck', `--repo=${repo.path}`]);
     expect(fsck.stdout + fsck.stderr).toContain('no errors found');
   });
+
+  it('our pull uses a delta made by `ostree static-delta generate` and ends with the same commit as `ostree pull`', async () => {
+    const theirs = join(tmp, 'www', 'theirs-delta');
+    const tree = join(tmp, 'tree-delta');
+    await makeAwkwardTree(tree, { manyFiles: 30 });
+    await writeFile(join(tree, 'big.txt'), 'line of text\n'.repeat(20_000));
+    await runOk('ostree', ['init', `--repo=${theirs}`, '--mode=archive']);
+    const c1 = (await runOk('ostree', ['commit', `--repo=${theirs}`, '--branch=os/main', '--timestamp=2024-01-01T00:00:00Z', tree])).trim();
+    await runOk('ostree', ['summary', `--repo=${theirs}`, '-u']);
+    const ours = await Repo.init(join(tmp, 'ours-delta'), 'bare-user');
+    await addRemote(ours, 'origin', `${nginx.url}/theirs-delta`, { options: [['gpg-verify', 'false']] });
+    const repo = await Repo.open(ours.path);
+    await pullRemote(repo, 'origin', { refs: ['os/main'] });
+    const client = join(tmp, 'ostree-delta-client');
+    await runOk('ostree', ['init', `--repo=${client}`, '--mode=bare-user']);
+    await runOk('ostree', ['remote', 'add', `--repo=${client}`, '--no-gpg-verify', 'origin', `${nginx.url}/theirs-delta`]);
+    await runOk('ostree', ['pull', `--repo=${client}`, 'origin', 'os/main']);
+
+    await writeFile(join(tree, 'big.txt'), 'line of text\n'.repeat(20_000) + 'one more line\n');
+    await writeFile(join(tree, 'added.txt'), 'added\n');
+    const c2 = (await runOk('ostree', ['commit', `--repo=${theirs}`, '--branch=os/main', '--timestamp=2024-02-01T00:00:00Z', tree])).trim();
+    await runOk('ostree', ['static-delta', 'generate', `--repo=${theirs}`, `--from=${c1}`, `--to=${c2}`]);
+    await runOk('ostree', ['summary', `--repo=${theirs}`, '-u']);
+    const before = (await nginx.accessLog()).length;
+    const res = await pullRemote(repo, 'origin', { refs: ['os/main'] });
+    const paths = (await nginx.accessLog()).slice(before).map((e) => e.path);
+    expect(paths.some((p) => p.endsWith('/superblock'))).toBe(true);
+    expect(paths.filter((p) => p.endsWith('.filez') || p.endsWith('.dirtree'))).toEqual([]);
+    expect(res.progress.deltaPartsFetched).toBeGreaterThan(0);
+    await runOk('ostree', ['pull', `--repo=${client}`, 'origin', 'os/main']);
+    expect(await repo.readRef('origin:os/main')).toBe(c2);
+    expect((await ostree(['rev-parse', `--repo=${client}`, 'origin:os/main'])).stdout.trim()).toBe(c2);
+    expect((await fsckRepo(repo)).problems).toEqual([]);
+    const fsck = await ostree(['fsck', `--repo=${repo.path}`]);
+    expect(fsck.stdout + fsck.stderr).toContain('no errors found');
+  });
 });

@@ -8,10 +8,10 @@ import { mkdir, readdir, readFile, rm, stat, symlink, writeFile } from 'node:fs/
 import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { isUpdaterError } from '../../common/errors.ts';
 import { startFaultServer, type FaultServer } from '../../test-support/fault-server.ts';
-import { makeTmp, removeTmp } from '../../test-support/index.ts';
+import { makeTmp, rejectionOf, removeTmp } from '../../test-support/index.ts';
 import { commitDirectory } from '../commit-dir.ts';
+import { deltaIndexRelPath, deltaRelDir } from '../delta/index.ts';
 import { fsckRepo } from '../fsck.ts';
 import { variant } from '../gvariant/index.ts';
 import { encodeSummary } from '../objects/index.ts';
@@ -22,17 +22,6 @@ import { pullRemote, type PullOptions } from './index.ts';
 
 const VECTORS = join(import.meta.dirname, '..', 'testdata', 'vectors', 'ed25519');
 const FAST: PullOptions = { retryBaseMs: 5, stallTimeoutMs: 1500 };
-
-/** Error code and message of a rejected promise. */
-async function failure(p: Promise<unknown>): Promise<{ code: string; message: string }> {
-  try {
-    await p;
-  } catch (err) {
-    if (isUpdaterError(err)) return { code: err.code, message: err.message };
-    throw err;
-  }
-  throw new Error('expected the pull to fail');
-}
 
 async function makeTree(dir: string, version: string, big: Buffer): Promise<void> {
   await mkdir(join(dir, 'etc'), { recursive: true });
@@ -152,7 +141,8 @@ describe('pull', () => {
   it('an update fetches only the objects that changed; by checksum needs no summary', async () => {
     const repo = await target('bare-user');
     await pullRemote(repo, 'origin', { ...FAST, refs: [v1] });
-    expect(server.log.map((e) => e.path).slice(0, 3)).toEqual(['config', `objects/${v1.slice(0, 2)}/${v1.slice(2)}.commitmeta`, `objects/${v1.slice(0, 2)}/${v1.slice(2)}.commit`]);
+    // No summary and no index: like ostree, a from-scratch delta is tried blindly (404 here) before the objects.
+    expect(server.log.map((e) => e.path).slice(0, 4)).toEqual(['config', `${deltaRelDir(null, v1)}/superblock`, `objects/${v1.slice(0, 2)}/${v1.slice(2)}.commitmeta`, `objects/${v1.slice(0, 2)}/${v1.slice(2)}.commit`]);
     expect(await repo.readRef('origin:os/main')).toBe(null);
     server.log.length = 0;
     await repo.writeRef('origin', 'os/main', v1);
@@ -222,10 +212,11 @@ describe('pull', () => {
         await pullRemote(repo, 'origin', { ...FAST, refs: ['vectors/main'] });
         const b = 'd68075cbe364e62205ab62f376e890a76cc6ac4a1bc18ff21d070a875df198b8';
         expect(await repo.readRef('origin:vectors/main')).toBe(b);
-        expect(vs.log.slice(0, 5).map((e) => e.path)).toEqual(['summary.sig', 'summary', 'config', `objects/d6/${b.slice(2)}.commitmeta`, `objects/d6/${b.slice(2)}.commit`]);
+        // The summary says deltas are indexed: B's index is asked for (it lists only A-B, and A is not here).
+        expect(vs.log.slice(0, 6).map((e) => e.path)).toEqual(['summary.sig', 'summary', 'config', deltaIndexRelPath(b), `objects/d6/${b.slice(2)}.commitmeta`, `objects/d6/${b.slice(2)}.commit`]);
         await expectClean(repo);
         const wrong = await target('bare-user', [...opts.slice(0, 1), ['verification-ed25519-key', '11qYAYKyCrfVS/7TyWQHOg7hcvPaomIlrwIaaPcHURo=']], vs.url);
-        const e = await failure(pullRemote(wrong, 'origin', { ...FAST, refs: ['vectors/main'] }));
+        const e = await rejectionOf(pullRemote(wrong, 'origin', { ...FAST, refs: ['vectors/main'] }));
         expect(e.message).toBe(`remote "origin": Can't verify commit ${b}: the ed25519 signature could not be verified with key '11qYAYKyCrfVS/7TyWQHOg7hcvPaomIlrwIaaPcHURo='`);
       } finally {
         await vs.stop();
@@ -235,14 +226,14 @@ describe('pull', () => {
     it('a missing or wrong signature is refused naming the key and commit; nothing is written', async () => {
       const other = 'd1qYAYKyCrfVS/7TyWQHOg7hcvPaomIlrwIaaPcHURo=';
       const repo = await target('archive', [['verification-ed25519-key', other], ['sign-verify', 'true']]);
-      let e = await failure(pullRemote(repo, 'origin', { ...FAST, refs: ['os/main'] }));
+      let e = await rejectionOf(pullRemote(repo, 'origin', { ...FAST, refs: ['os/main'] }));
       expect(e.code).toBe('SIGN_NO_VALID_SIGNATURE');
       expect(e.message).toContain(`commit ${v2}`);
       expect(e.message).toContain(`key '${other}'`);
 
       const good = await target('archive', [['verification-ed25519-key', publicKey], ['sign-verify', 'true']]);
       server.addFault({ match: /\.commitmeta$/, fault: { kind: 'status', status: 404 } });
-      e = await failure(pullRemote(good, 'origin', { ...FAST, refs: ['os/main'] }));
+      e = await rejectionOf(pullRemote(good, 'origin', { ...FAST, refs: ['os/main'] }));
       expect(e.message).toBe(`remote "origin": Can't verify commit ${v2}: no ed25519 signatures found`);
       for (const r of [repo, good]) {
         expect(await r.readRef('origin:os/main')).toBe(null);
@@ -257,10 +248,10 @@ describe('pull', () => {
     it('sign-verify-summary refuses a missing or bad summary.sig before fetching objects', async () => {
       const repo = await target('archive', [['verification-ed25519-key', publicKey], ['sign-verify-summary', 'true']]);
       server.addFault({ match: 'summary.sig', fault: { kind: 'status', status: 404 }, times: 1 });
-      let e = await failure(pullRemote(repo, 'origin', { ...FAST, refs: ['os/main'] }));
+      let e = await rejectionOf(pullRemote(repo, 'origin', { ...FAST, refs: ['os/main'] }));
       expect(e.message).toMatch(/^remote "origin" \(http:.*\): no summary\.sig: Can't verify summary: no ed25519 signatures found$/);
       server.addFault({ match: 'summary', fault: { kind: 'corrupt', at: 20 }, times: 1 });
-      e = await failure(pullRemote(repo, 'origin', { ...FAST, refs: ['os/main'] }));
+      e = await rejectionOf(pullRemote(repo, 'origin', { ...FAST, refs: ['os/main'] }));
       expect(e.message).toMatch(/Can't verify summary: the ed25519 signature could not be verified with key/);
       expect(server.log.filter((x) => x.path.startsWith('objects/'))).toEqual([]);
       await pullRemote(repo, 'origin', { ...FAST, refs: ['os/main'] });
@@ -279,7 +270,7 @@ describe('pull', () => {
       for (const fault of [{ kind: 'corrupt' as const }, { kind: 'truncate' as const, bytes: 60 }]) {
         const repo = await target('archive');
         server.addFault({ match: victim, fault });
-        const e = await failure(pullRemote(repo, 'origin', { ...FAST, refs: ['os/main'] }));
+        const e = await rejectionOf(pullRemote(repo, 'origin', { ...FAST, refs: ['os/main'] }));
         expect(e.code).toBe('PULL_OBJECT_CORRUPT');
         expect(e.message).toContain(`object ${csum}.filez from ${server.url}${victim}`);
         expect(await repo.readRef('origin:os/main')).toBe(null);
@@ -294,18 +285,18 @@ describe('pull', () => {
     it('a 404 for an object, a bad summary and an unknown ref give clear errors', async () => {
       const repo = await target('bare-user');
       server.addFault({ match: /\.dirtree$/, fault: { kind: 'status', status: 404 } });
-      let e = await failure(pullRemote(repo, 'origin', { ...FAST, refs: ['os/main'] }));
+      let e = await rejectionOf(pullRemote(repo, 'origin', { ...FAST, refs: ['os/main'] }));
       expect(e.code).toBe('PULL_NOT_FOUND');
       expect(e.message).toMatch(/^GET http:\/\/127\.0\.0\.1:\d+\/objects\/..\/[0-9a-f]{62}\.dirtree: HTTP 404/);
       server.clearFaults();
       server.addFault({ match: 'summary', fault: { kind: 'replace', body: Buffer.from('this is not a summary') } });
       server.addFault({ match: 'summary.sig', fault: { kind: 'status', status: 404 } });
-      e = await failure(pullRemote(repo, 'origin', { ...FAST, refs: ['os/main'] }));
+      e = await rejectionOf(pullRemote(repo, 'origin', { ...FAST, refs: ['os/main'] }));
       expect(e.code).toBe('PULL_BAD_SUMMARY');
       expect(e.message).toContain(`summary from ${server.url}`);
       server.clearFaults();
-      e = await failure(pullRemote(repo, 'origin', { ...FAST, refs: ['no/such'] }));
-      expect(e).toEqual({ code: 'PULL_REF_NOT_FOUND', message: `no such branch 'no/such' in the summary of remote "origin" (${server.url})` });
+      e = await rejectionOf(pullRemote(repo, 'origin', { ...FAST, refs: ['no/such'] }));
+      expect(e).toMatchObject({ code: 'PULL_REF_NOT_FOUND', message: `no such branch 'no/such' in the summary of remote "origin" (${server.url})` });
       await expectClean(repo);
       await pullRemote(repo, 'origin', { ...FAST, refs: ['os/main'] });
       await expectClean(repo);
@@ -330,7 +321,7 @@ describe('pull', () => {
       const repo = await target('archive');
       server.addFault({ match: bigPath, fault: { kind: 'stall', bytes: 1_200_000 } });
       const t0 = Date.now();
-      const e = await failure(pullRemote(repo, 'origin', { ...FAST, stallTimeoutMs: 800, networkRetries: 0, refs: ['os/main'] }));
+      const e = await rejectionOf(pullRemote(repo, 'origin', { ...FAST, stallTimeoutMs: 800, networkRetries: 0, refs: ['os/main'] }));
       expect(Date.now() - t0).toBeLessThan(10_000);
       expect(e.code).toBe('PULL_STALLED');
       expect(e.message).toMatch(/^GET http:\/\/127\.0\.0\.1:\d+\/objects\/.*\.filez: no data received for 0\.8 s$/);
@@ -350,7 +341,7 @@ describe('pull', () => {
     const old = encodeSummary({ refs: [{ name: 'os/main', commitSize: 1, checksum: v1, metadata: [] }], metadata: [] });
     server.addFault({ match: 'summary', fault: { kind: 'replace', body: old } });
     server.addFault({ match: 'summary.sig', fault: { kind: 'status', status: 404 } });
-    const e = await failure(pullRemote(repo, 'origin', { ...FAST, refs: ['os/main'] }));
+    const e = await rejectionOf(pullRemote(repo, 'origin', { ...FAST, refs: ['os/main'] }));
     expect(e.code).toBe('PULL_DOWNGRADE');
     expect(e.message).toBe(`refusing to move origin:os/main from ${v2} (2023-11-14T22:15:00Z) to the older commit ${v1} (2023-11-14T22:13:20Z)`);
     expect(await repo.readRef('origin:os/main')).toBe(v2);
@@ -363,7 +354,7 @@ describe('pull', () => {
     const repo = await target('archive');
     repo.config.set('core', 'min-free-space-size', '900TB');
     await repo.saveConfig();
-    const e = await failure(pullRemote(repo, 'origin', { ...FAST, refs: ['os/main'] }));
+    const e = await rejectionOf(pullRemote(repo, 'origin', { ...FAST, refs: ['os/main'] }));
     expect(e.code).toBe('PULL_NO_SPACE');
     expect(e.message).toMatch(/^not enough disk space for commit [0-9a-f]{64}: it needs \d+ bytes, .* are free and min-free-space-size=900TB must stay free/);
     expect(await repo.readRef('origin:os/main')).toBe(null);

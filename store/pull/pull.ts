@@ -4,15 +4,17 @@
 // Every object is verified before it is staged in the transaction; refs are
 // written last by Transaction.commit(); `.commitpartial` markers follow §7.4.
 //
-// Checklist for adding a fetch path (e.g. static deltas): verify before staging,
-// call space.reserve() before writing, count into progress, honour `failed`.
+// Static deltas (delta-pull.ts) go first for each target, as in ostree: the walk after
+// them finds the delta's objects staged and fetches only what it did not carry.
+// Checklist for adding a fetch path: verify before staging, call space.reserve() before
+// writing, count into progress, honour `failed`.
 
 import { mkdir, readdir, rm, stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { isUpdaterError, UpdaterError } from '../../common/errors.ts';
 import { writeFileAtomic } from '../../common/fs-atomic.ts';
-import { isChecksum, type Commit } from '../objects/index.ts';
+import { decodeCommit, isChecksum, type Commit } from '../objects/index.ts';
 import { KeyFile } from '../repo/keyfile.ts';
 import { validateRef } from '../repo/refs.ts';
 import { Repo } from '../repo/repo.ts';
@@ -20,6 +22,7 @@ import { Transaction } from '../repo/transaction.ts';
 import { getRemote, loadRemoteKeyring, remoteOption, signPolicy } from '../remote/index.ts';
 import { verifyCommit, type Keyring } from '../sign/index.ts';
 import { AdaptiveLimiter } from './adaptive-limit.ts';
+import { applyFetchedDelta, chooseDelta, fetchSuperblock, type DeltaPullContext } from './delta-pull.ts';
 import { ObjectFetcher } from './fetch-objects.ts';
 import { emptyProgress, type PullProgress } from './progress.ts';
 import { SpaceGuard } from './space.ts';
@@ -39,6 +42,10 @@ export interface PullOptions {
   localCacheRepos?: string[];
   /** Accept a commit older than the one the ref has now. */
   allowDowngrade?: boolean;
+  /** Never use static deltas (ostree's --disable-static-deltas). */
+  disableStaticDeltas?: boolean;
+  /** Fail unless every target comes through a static delta (ostree's --require-static-deltas); also allows them into archive repos and from file:// remotes. */
+  requireStaticDeltas?: boolean;
   /** Fetch from this URL instead of the remote's configured one. */
   url?: string;
   /** Transient-failure retries per request (default 5). */
@@ -142,12 +149,21 @@ export async function pullRemote(repo: Repo, remoteName: string, opts: PullOptio
       for (const p of opts.localCacheRepos ?? []) caches.push(await Repo.open(p));
       if (source.localRepo) caches.push(source.localRepo);
       const partials = await prunePartials(repo);
+      const space = await SpaceGuard.open(repo);
       fetcher = new ObjectFetcher({
-        tx, transport, limiter, progress, caches, space: await SpaceGuard.open(repo),
+        tx, transport, limiter, progress, caches, space,
         sourceIsArchive: source.archive, sourceRepo: source.localRepo, partials,
       });
+      // ostree 2022.7 uses deltas only into non-archive repos, not from local (file://) remotes,
+      // and not for --commit-metadata-only.
+      const deltasOn = !opts.disableStaticDeltas && !opts.commitMetadataOnly
+        && (!!opts.requireStaticDeltas || (repo.mode !== 'archive' && !/^file:/i.test(url)));
+      const deltas: DeltaPullContext | null = deltasOn ? {
+        repo, tx, transport, fetcher, progress, space, partials, summary, configIndexedDeltas: source.indexedDeltas,
+        keyring: policy.commitTypes.length > 0 ? keyring : null, remote: remoteName,
+      } : null;
       report('objects');
-      const result = await pullTargets(repo, tx, fetcher, remoteName, targets, keyring, policy.commitTypes.length > 0, opts);
+      const result = await pullTargets(repo, tx, fetcher, deltas, remoteName, targets, keyring, policy.commitTypes.length > 0, opts);
       report('writing');
       await tx.commit();
       // After the commit objects are in place: detached metadata, then completeness.
@@ -175,6 +191,8 @@ function branchesOf(options: Array<[string, string]>): string[] {
 interface Source {
   /** Objects are `.filez` archives (http remotes must be). */
   archive: boolean;
+  /** The remote's config says `core.indexed-deltas=true`. */
+  indexedDeltas: boolean;
   /** A file:// remote that is not an archive repo: objects are read through the store. */
   localRepo: Repo | null;
 }
@@ -184,19 +202,22 @@ async function openSource(url: string, transport: Transport, fetchConfig: boolea
     const src = await Repo.open(fileURLToPath(url)).catch((err) => {
       throw new UpdaterError('PULL_NOT_A_REPO', `${url} is not an OSTree repository`, { cause: err });
     });
-    return src.mode === 'archive' ? { archive: true, localRepo: null } : { archive: false, localRepo: src };
+    const indexedDeltas = src.config.get('core', 'indexed-deltas') === 'true';
+    return src.mode === 'archive' ? { archive: true, indexedDeltas, localRepo: null } : { archive: false, indexedDeltas, localRepo: src };
   }
+  let indexedDeltas = false;
   if (fetchConfig) {
     const text = await transport.getBytes('config', { optional: true });
     if (text !== null) {
       const kf = KeyFile.parse(text.toString('utf8'), `${transport.url} config`);
+      indexedDeltas = kf.get('core', 'indexed-deltas') === 'true';
       const mode = kf.get('core', 'mode') ?? 'bare';
       if (mode !== 'archive-z2' && mode !== 'archive') {
         throw new UpdaterError('PULL_REMOTE_NOT_ARCHIVE', `remote repository ${transport.url} has mode ${mode}; only archive repositories can be pulled over HTTP`);
       }
     }
   }
-  return { archive: true, localRepo: null };
+  return { archive: true, indexedDeltas, localRepo: null };
 }
 
 async function resolveTargets(transport: Transport, remote: string, requested: string[], summary: FetchedSummary | null): Promise<Target[]> {
@@ -237,17 +258,46 @@ interface TargetsResult {
 }
 
 async function pullTargets(
-  repo: Repo, tx: Transaction, fetcher: ObjectFetcher, remote: string, targets: Target[], keyring: Keyring | null, verify: boolean, opts: PullOptions,
+  repo: Repo, tx: Transaction, fetcher: ObjectFetcher, deltas: DeltaPullContext | null, remote: string, targets: Target[], keyring: Keyring | null,
+  verify: boolean, opts: PullOptions,
 ): Promise<TargetsResult> {
   const res: TargetsResult = { refs: [], commits: [], complete: [], commitmeta: [] };
   const seen = new Set<string>();
   const depth = opts.depth ?? 0;
+  /** Detached metadata already fetched with a delta's superblock. */
+  const knownMeta = new Map<string, Buffer | null>();
+
+  /** Applies a static delta to `t`, when the remote has a suitable one; the walk then finds its objects staged. */
+  const tryDelta = async (t: Target): Promise<void> => {
+    if (deltas === null) return;
+    if ((await repo.hasObject(t.commit, 'commit')) && !(await repo.isCommitPartial(t.commit))) return;
+    const refspec = t.ref === null ? null : opts.mirror ? t.ref : `${remote}:${t.ref}`;
+    const current = refspec === null ? null : await repo.readRef(refspec);
+    const plan = await chooseDelta(deltas, t.commit, current);
+    const got = plan === null ? null : await fetchSuperblock(deltas, plan);
+    if (got === null) {
+      if (opts.requireStaticDeltas) {
+        throw new UpdaterError('PULL_NO_DELTA', `remote "${remote}" has no static delta to ${t.commit}${current ? ` from ${current}` : ''}`, {
+          hint: 'pull without --require-static-deltas to fetch objects',
+        });
+      }
+      return;
+    }
+    knownMeta.set(t.commit, got.commitmeta);
+    // The checks the object path makes on the commit, before any part is fetched.
+    if (verify) await verifySignature(remote, t.commit, got.superblock.commit, got.commitmeta, keyring!);
+    if (t.ref) await checkDowngrade(repo, opts.mirror ? null : remote, t.ref, t.commit, decodeCommit(got.superblock.commit, `commit ${t.commit}`), !!opts.allowDowngrade);
+    const phase = deltas.progress.phase;
+    deltas.progress.phase = 'delta';
+    await applyFetchedDelta(deltas, got);
+    deltas.progress.phase = phase;
+  };
 
   const pullCommit = async (csum: string, target: Target | null, depthLeft: number): Promise<void> => {
     if (seen.has(csum)) return;
     seen.add(csum);
     // commitmeta first, and always: new signatures on a known commit are picked up.
-    const meta = await fetcher.fetchCommitmeta(csum);
+    const meta = knownMeta.has(csum) ? knownMeta.get(csum)! : await fetcher.fetchCommitmeta(csum);
     const got = await fetcher.fetchCommit(csum, target === null);
     if (got === null) return; // a parent the server no longer has: history ends here
     const { commit, bytes, wasLocal } = got;
@@ -269,9 +319,7 @@ async function pullTargets(
   };
 
   for (const t of targets) {
-    // A static delta from the commit the ref has now would be applied here, before the
-    // object walk, once store/delta provides an apply function; the walk then finds
-    // every object present and only fetches what the delta did not carry.
+    await tryDelta(t);
     await pullCommit(t.commit, t, depth);
     fetcher.throwIfFailed();
     if (t.ref !== null) {

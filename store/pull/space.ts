@@ -6,6 +6,7 @@ import { statfs } from 'node:fs/promises';
 import { join } from 'node:path';
 import { UpdaterError } from '../../common/errors.ts';
 import type { Repo } from '../repo/repo.ts';
+import { formatBytes } from './progress.ts';
 
 const UNITS: Record<string, number> = { '': 1, B: 1, KB: 1e3, MB: 1e6, GB: 1e9, TB: 1e12, KIB: 1024, MIB: 1024 ** 2, GIB: 1024 ** 3, TIB: 1024 ** 4 };
 
@@ -14,17 +15,6 @@ export function parseSize(text: string, what = 'size'): number {
   const m = /^\s*(\d+)\s*([KMGT]i?B|B)?\s*$/i.exec(text);
   if (!m) throw new UpdaterError('STORE_BAD_CONFIG', `${what}: cannot parse '${text}'`, { hint: 'use a number with MB, GB or TB' });
   return Number(m[1]) * UNITS[(m[2] ?? '').toUpperCase()]!;
-}
-
-function human(n: number): string {
-  const units = ['bytes', 'kB', 'MB', 'GB', 'TB'];
-  let v = n;
-  let i = 0;
-  while (v >= 1000 && i < units.length - 1) {
-    v /= 1000;
-    i++;
-  }
-  return i === 0 ? `${n} bytes` : `${v.toFixed(1)} ${units[i]}`;
 }
 
 /** Tracks free space while a pull writes; re-reads statfs every 32 MB or second. */
@@ -58,7 +48,7 @@ export class SpaceGuard {
         throw new UpdaterError('STORE_BAD_CONFIG', `${repo.path}/config: min-free-space-percent must be an integer from 0 to 99, got '${pctCfg}'`);
       }
       reserve = Math.floor((st.blocks * st.bsize * pct) / 100);
-      text = `min-free-space-percent=${pct}% (${human(reserve)})`;
+      text = `min-free-space-percent=${pct}% (${formatBytes(reserve)})`;
     }
     const g = new SpaceGuard(dir, reserve, text);
     g.take(st);
@@ -71,16 +61,21 @@ export class SpaceGuard {
     this.statAt = Date.now();
   }
 
-  /** Throws PULL_NO_SPACE unless `bytes` more fit above the reserve. */
+  /** Throws PULL_NO_SPACE unless `bytes` more fit above the reserve, and counts them as used. */
   async reserve(bytes: number, what: string): Promise<void> {
+    await this.check(bytes, what);
+    this.usedSinceStat += bytes;
+  }
+
+  /** Throws PULL_NO_SPACE unless `bytes` more fit above the reserve (nothing is counted: a check before a batch of writes). */
+  async check(bytes: number, what: string): Promise<void> {
     if (this.usedSinceStat > 32e6 || Date.now() - this.statAt > 1000) this.take(await statfs(this.dir));
     const left = this.free - this.usedSinceStat - this.reserveBytes;
     if (bytes > left) {
-      throw new UpdaterError('PULL_NO_SPACE', `not enough disk space for ${what}: it needs ${human(bytes)}, ` +
-        `${human(Math.max(0, this.free - this.usedSinceStat))} are free and ${this.reserveText} must stay free (${this.dir})`, {
+      throw new UpdaterError('PULL_NO_SPACE', `not enough disk space for ${what}: it needs ${formatBytes(bytes)}, ` +
+        `${formatBytes(Math.max(0, this.free - this.usedSinceStat))} are free and ${this.reserveText} must stay free (${this.dir})`, {
         hint: 'free some space (e.g. `atomic repo prune`), or lower min-free-space-size / min-free-space-percent in the repo config',
       });
     }
-    this.usedSinceStat += bytes;
   }
 }

@@ -8,7 +8,7 @@ export {
 } from './ed25519.ts';
 export {
   ED25519_METADATA_KEY, ED25519_METADATA_TYPE,
-  addSignatureToCommitmeta, encodeSummarySig, signaturesFromMetadata,
+  addSignatureToCommitmeta, encodeSummarySig, hasSignature, signaturesFromMetadata,
   signCommit, signSummary, verifyCommit, verifySummary,
 } from './metadata.ts';
 export {

@@ -2,11 +2,11 @@
 // byte-exact re-creation, verification, appending signatures, and failure cases.
 
 import { describe, expect, it } from 'vitest';
-import { variant } from '../gvariant/index.ts';
+import { hashOrderedDict, variant } from '../gvariant/index.ts';
 import { decodeVarDict, encodeVarDict } from '../objects/index.ts';
 import { keyPairFromSeed, signBytes } from './ed25519.ts';
 import {
-  ED25519_METADATA_KEY, addSignatureToCommitmeta, encodeSummarySig, signCommit, signSummary, signaturesFromMetadata,
+  ED25519_METADATA_KEY, addSignatureToCommitmeta, encodeSummarySig, hasSignature, signCommit, signSummary, signaturesFromMetadata,
   verifyCommit, verifySummary,
 } from './metadata.ts';
 import {
@@ -139,20 +139,28 @@ describe('adding signatures', () => {
     expect(signaturesFromMetadata(twice).map(hex)).toEqual([hex(SIG_A), hex(SIG_A)]);
   });
 
-  it('keeps other keys and their order', () => {
+  it('keeps other keys, in the GVariantDict order ostree writes', () => {
     const existing = encodeVarDict([
       ['ostree.gpgsigs', variant('aay', [Uint8Array.of(1, 2, 3)])],
       [ED25519_METADATA_KEY, variant('aay', [SIG_A])],
       ['custom', variant('s', 'kept')],
     ]);
     const out = decodeVarDict(addSignatureToCommitmeta(existing, SIG_B));
-    expect(out.map(([k]) => k)).toEqual(['ostree.gpgsigs', ED25519_METADATA_KEY, 'custom']);
-    expect(out[0]![1]).toEqual(variant('aay', [Uint8Array.of(1, 2, 3)]));
-    expect((out[1]![1].value as Uint8Array[]).map(hex)).toEqual([hex(SIG_A), hex(SIG_B)]);
-    expect(out[2]![1]).toEqual(variant('s', 'kept'));
+    const order = hashOrderedDict([['ostree.gpgsigs', 0], [ED25519_METADATA_KEY, 0], ['custom', 0]]).map(([k]) => k);
+    expect(out.map(([k]) => k)).toEqual(order);
+    const get = (k: string) => out.find(([key]) => key === k)![1];
+    expect(get('ostree.gpgsigs')).toEqual(variant('aay', [Uint8Array.of(1, 2, 3)]));
+    expect((get(ED25519_METADATA_KEY).value as Uint8Array[]).map(hex)).toEqual([hex(SIG_A), hex(SIG_B)]);
+    expect(get('custom')).toEqual(variant('s', 'kept'));
 
     const added = decodeVarDict(addSignatureToCommitmeta(encodeVarDict([['custom', variant('s', 'kept')]]), SIG_B));
-    expect(added.map(([k]) => k)).toEqual(['custom', ED25519_METADATA_KEY]);
+    expect(added.map(([k]) => k)).toEqual(hashOrderedDict([['custom', 0], [ED25519_METADATA_KEY, 0]]).map(([k]) => k));
+  });
+
+  it('hasSignature finds a stored signature', () => {
+    expect(hasSignature(META_A, SIG_A)).toBe(true);
+    expect(hasSignature(META_A, SIG_B)).toBe(false);
+    expect(hasSignature(null, SIG_A)).toBe(false);
   });
 
   it('replaces a wrongly typed entry, as ostree\'s GVariantDict insert does', () => {

@@ -3,7 +3,7 @@
 // (ostree-format.md §4.5, §6.2, §6.3; libostree 2022.7 ostree-sign.c).
 
 import { UpdaterError } from '../../common/errors.ts';
-import { dictGet, variant, type VarDict } from '../gvariant/index.ts';
+import { dictGet, hashOrderedDict, variant, type VarDict, type Variant } from '../gvariant/index.ts';
 import { assertChecksum, decodeCommit, decodeSummary, decodeVarDict, encodeVarDict, sha256Hex } from '../objects/index.ts';
 import { ED25519_SIGNATURE_BYTES, signBytes, verifyBytes, type KeyInput, type VerifyResult } from './ed25519.ts';
 
@@ -33,33 +33,31 @@ export function signaturesFromMetadata(bytes: Uint8Array | null, what = 'detache
 
 /**
  * Returns new detached metadata with `sig` appended to the `ostree.sign.ed25519` list,
- * keeping every other key and every previous signature, as ostree's
- * `_sign_detached_metadata_append` does. ostree does not de-duplicate, so signing twice
- * with one key stores the (deterministic) signature twice; neither do we.
- *
- * Key order: ostree rebuilds the dict through a GVariantDict (hash order); we keep the
- * existing order and add the key at the end when it is new. With only this key (the
- * usual case) the bytes are identical. Used for both `.commitmeta` and `summary.sig`.
+ * keeping every other key and every previous signature, byte for byte as ostree's
+ * `_sign_detached_metadata_append` builds it: the existing entries go into a
+ * GVariantDict in file order, the list is replaced (a wrongly typed entry counts as
+ * none), and g_variant_dict_end() emits GLib's hash-table order. Like ostree it does not
+ * de-duplicate; callers that want to skip a repeat check {@link signaturesFromMetadata}.
+ * Used for `.commitmeta` and `summary.sig`.
  */
 export function addSignatureToCommitmeta(existingBytes: Uint8Array | null, sig: Uint8Array, what = 'detached metadata'): Uint8Array {
   checkSignature(sig, what);
-  const dict: VarDict = existingBytes === null ? [] : decodeVarDict(existingBytes, what); // empty bytes: none
-  const out: VarDict = [];
-  let added = false;
+  const dict: VarDict = existingBytes === null || existingBytes.length === 0 ? [] : decodeVarDict(existingBytes, what);
+  const entries: [string, Variant][] = [];
+  let previous: Uint8Array[] = [];
   for (const [key, value] of dict) {
-    if (key !== ED25519_METADATA_KEY) {
-      out.push([key, value]);
-      continue;
-    }
-    // A GVariantDict holds each key once, so a repeated key collapses into the first.
-    if (added) continue;
-    // ostree's typed lookup ignores a wrongly typed entry, and the insert then replaces it.
-    const previous = value.type === ED25519_METADATA_TYPE ? (value.value as Uint8Array[]) : [];
-    out.push([key, variant(ED25519_METADATA_TYPE, [...previous, sig])]);
-    added = true;
+    // A GVariantDict keeps the last value of a repeated key.
+    if (key === ED25519_METADATA_KEY) previous = value.type === ED25519_METADATA_TYPE ? (value.value as Uint8Array[]) : [];
+    entries.push([key, value]);
   }
-  if (!added) out.push([ED25519_METADATA_KEY, variant(ED25519_METADATA_TYPE, [sig])]);
-  return encodeVarDict(out);
+  entries.push([ED25519_METADATA_KEY, variant(ED25519_METADATA_TYPE, [...previous, sig])]);
+  return encodeVarDict(hashOrderedDict(entries));
+}
+
+/** True when `sig` is already among the ed25519 signatures of `bytes`. */
+export function hasSignature(bytes: Uint8Array | null, sig: Uint8Array, what = 'detached metadata'): boolean {
+  const hex = Buffer.from(sig).toString('hex');
+  return signaturesFromMetadata(bytes, what).some((s) => Buffer.from(s).toString('hex') === hex);
 }
 
 /** Encodes a fresh `summary.sig` (or `.commitmeta`) holding exactly these ed25519 signatures. */

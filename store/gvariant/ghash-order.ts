@@ -137,3 +137,10 @@ export class GHashOrder<V> {
     return out;
   }
 }
+
+/** An a{sv} as g_variant_dict_end() orders it, from entries in insertion order (a repeated key keeps its first place, last value). */
+export function hashOrderedDict<V>(entries: Iterable<[string, V]>): [string, V][] {
+  const table = new GHashOrder<V>();
+  for (const [k, v] of entries) table.insert(k, v);
+  return table.entries();
+}
