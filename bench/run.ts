@@ -177,6 +177,17 @@ function main(): void {
   };
   scenario('prune (refs-only, depth 0)', withTwo,
     [ATOMIC, 'repo', 'prune', `--repo=${repo('pr')}`, '--refs-only', '--depth=0'], ['ostree', 'prune', `--repo=${repo('pr')}`, '--refs-only', '--depth=0']);
+
+  // The other benchmark groups, on the same trees (BENCH_ONLY=store skips them).
+  if (process.env.BENCH_ONLY !== 'store') {
+    for (const group of ['pull.ts', 'compose.ts']) {
+      const script = join(ROOT, 'bench', group);
+      if (!existsSync(script)) continue;
+      console.log(`\n== ${group.replace('.ts', '')} ==`);
+      const r = spawnSync(process.execPath, [script], { stdio: 'inherit', env: { ...process.env, BENCH_TREES: WORK, BENCH_WORK: WORK, BENCH_REPS: String(REPS) } });
+      if (r.status !== 0) process.exitCode = 1;
+    }
+  }
 }
 
 main();
