@@ -4,11 +4,17 @@
 // (treefile, repos, depsolve, rpm, sandbox, rootfs), each with its own index.ts.
 
 export {
-  commitPkglist, composeTree, diffPkglists, formatPkgDiff, parseMetadataString,
+  commitPkglist, composeTimestamp, composeTree, diffPkglists, formatPkgDiff, parseMetadataString,
   type ComposeTreeOptions, type ComposeTreeResult, type PackageDiff,
 } from './tree.ts';
 export {
   downloadPackages, InstallRoot, langWanted, packageCachePath, TREE_DBPATH, writeRpmdb,
   type DownloadOptions, type FetchedPackage, type UnpackOptions, type UnpackStats,
 } from './install.ts';
+export {
+  cachedPackage, escapeRefComponent, importPackage, openPkgCache, pkgCacheRef, recoverPkgCache, UNPACK_VERSION,
+  type ImportSettings, type PkgCacheEntry,
+} from './pkgcache.ts';
+export { TreeAssembly, type AssemblyStats, type DamagedObject } from './assemble.ts';
+export { GIT_REVISION_KEY, treefileGitRevision } from './git.ts';
 export { publishStream, pullLocal, type PublishedRef, type PublishOptions, type PublishResult } from './publish.ts';

@@ -2,8 +2,9 @@
 // repository metadata), unpack each RPM with compose/rpm in transaction order, owners
 // from the root's own passwd/group, and the rpm database written by rpm itself.
 //
-// The root is built by unpacking, never by hardlinking objects of a repository, so
-// nothing a scriptlet does in the root can reach stored objects.
+// A compose does not install into its root with InstallRoot directly: each package is
+// unpacked on its own into a commit of the package cache (pkgcache.ts), and the root is
+// assembled from those commits (assemble.ts).
 
 import { createHash, randomBytes } from 'node:crypto';
 import { createReadStream, createWriteStream, existsSync, linkSync, lchownSync, mkdirSync, readFileSync, readlinkSync, renameSync, rmSync, symlinkSync, chmodSync, unlinkSync, writeFileSync } from 'node:fs';
@@ -35,6 +36,8 @@ export interface DownloadOptions {
   onPlan?: (count: number, bytes: number) => void;
   /** Called once per repo before its packages are fetched (`Downloading from 'ID'...`). */
   onRepo?: (id: string, count: number) => void;
+  /** Called as packages arrive: how many of those to fetch are done. */
+  onFetched?: (done: number, total: number) => void;
 }
 
 /** Where a package's RPM is kept: CACHEDIR/rpms/<repo>/<file name>. */
@@ -79,6 +82,8 @@ export async function downloadPackages(pkgs: ResolvedPackage[], repos: RepoMetad
   opts.onPlan?.(todo.length, todo.reduce((n, i) => n + (pkgs[i]!.size ?? 0), 0));
   const announced = new Set<string>();
   let next = 0;
+  let fetchedCount = 0;
+  if (todo.length) opts.onFetched?.(0, todo.length);
   const worker = async (): Promise<void> => {
     while (next < todo.length) {
       const i = todo[next++]!;
@@ -104,6 +109,7 @@ export async function downloadPackages(pkgs: ResolvedPackage[], repos: RepoMetad
         throw prefixError(`downloading ${pkg.nevra} from ${url}`, err);
       }
       out[i] = { pkg, path: dest, cached: false };
+      opts.onFetched?.(++fetchedCount, todo.length);
     }
   };
   const n = Math.max(1, Math.min(opts.concurrency ?? 4, todo.length));
@@ -118,6 +124,8 @@ export interface UnpackOptions {
   installLangs?: string[];
   /** Paths whose current content wins; the package's lines are appended by name (seeded passwd/group). */
   mergeById?: Set<string>;
+  /** Every file owned by root (a package imported on its own; owners are applied on the assembled tree). */
+  ownersAsRoot?: boolean;
 }
 
 export interface UnpackStats {
@@ -154,6 +162,7 @@ export class InstallRoot {
   private ids: { users: Map<string, number>; groups: Map<string, number> } | null = null;
   private deferred: Owner[] = [];
   private dirCache = new Map<string, string>();
+  private ownersAsRoot = false;
 
   constructor(root: string) {
     this.root = root;
@@ -211,8 +220,8 @@ export class InstallRoot {
   /** Sets owner and mode of `rel` (or of `onDisk`, a temporary name it is about to get). */
   private applyOwner(rel: string, user: string, group: string, mode: number, link: boolean, onDisk?: string): void {
     const ids = this.loadIds();
-    const uid = ids.users.get(user);
-    const gid = ids.groups.get(group);
+    const uid = this.ownersAsRoot ? 0 : ids.users.get(user);
+    const gid = this.ownersAsRoot ? 0 : ids.groups.get(group);
     const path = onDisk ?? join(this.root, rel);
     if (uid === undefined || gid === undefined) this.deferred.push({ rel, user, group, mode, link });
     lchownSync(path, uid ?? 0, gid ?? 0);
@@ -248,6 +257,7 @@ export class InstallRoot {
     const stats: UnpackStats = { files: 0, skippedDocs: 0, skippedLangs: 0, skippedDevices: 0 };
     // Where each path of this package actually went (hardlinks point at set members).
     const placed = new Map<string, string>();
+    this.ownersAsRoot = opts.ownersAsRoot === true;
     for await (const e of readRpmPayload(archive)) {
       if (opts.documentation === false && e.file.doc) {
         stats.skippedDocs++;
@@ -334,7 +344,7 @@ export class InstallRoot {
  * passwd/group seeded from the previous commit keep their lines: the package's content
  * (at `incoming`) becomes the seeded file plus the package's entries whose names are new.
  */
-function mergeById(seeded: string, incoming: string): void {
+export function mergeById(seeded: string, incoming: string): void {
   const old = readFileSync(seeded, 'utf8');
   const names = new Set(old.split('\n').map((l) => l.split(':')[0]).filter((n) => n !== ''));
   const added = readFileSync(incoming, 'utf8').split('\n').filter((l) => l !== '' && !l.startsWith('#') && !names.has(l.split(':')[0]!));
@@ -350,7 +360,7 @@ export const TREE_DBPATH = '/usr/share/rpm';
  * the database has exactly the format rpm reads back. The backend is sqlite, the default of
  * rpm 4.16 and later (Fedora, RHEL 9, Debian's rpm).
  */
-export async function writeRpmdb(root: string, rpms: string[], opts: { rpm?: string } = {}): Promise<void> {
+export async function writeRpmdb(root: string, rpms: string[], opts: { rpm?: string; sourceDateEpoch?: number } = {}): Promise<void> {
   if (rpms.length === 0) return;
   root = resolve(root);
   await mkdir(join(root, TREE_DBPATH.slice(1)), { recursive: true, mode: 0o755 });
@@ -361,7 +371,11 @@ export async function writeRpmdb(root: string, rpms: string[], opts: { rpm?: str
   ];
   const rpm = opts.rpm ?? 'rpm';
   const { code, output } = await new Promise<{ code: number | null; output: string }>((resolve, reject) => {
-    const child = spawn(rpm, args, { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, LANG: 'C' } });
+    // rpm 4.18 takes the install time and transaction id from SOURCE_DATE_EPOCH: with it the
+    // database file is the same byte for byte for the same packages.
+    const env: NodeJS.ProcessEnv = { ...process.env, LANG: 'C' };
+    if (opts.sourceDateEpoch !== undefined) env.SOURCE_DATE_EPOCH = String(opts.sourceDateEpoch);
+    const child = spawn(rpm, args, { stdio: ['ignore', 'pipe', 'pipe'], env });
     let output = '';
     child.stdout.on('data', (d: Buffer) => (output += d.toString()));
     child.stderr.on('data', (d: Buffer) => (output += d.toString()));

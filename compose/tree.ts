@@ -8,13 +8,16 @@
 // a failure anywhere leaves the repo and its refs exactly as they were.
 
 import { createHash } from 'node:crypto';
-import { mkdtemp, mkdir, writeFile } from 'node:fs/promises';
+import { mkdtemp, mkdir, rm, writeFile } from 'node:fs/promises';
 import { rmSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { isUpdaterError, prefixError, UpdaterError } from '../common/errors.ts';
 import { commitDirectory, dictGet, encodeVarDict, Repo, resolvePath, variant, type Commit, type VarDict } from '../store/index.ts';
 import { depsolve, type ResolvedPackage } from './depsolve/index.ts';
-import { downloadPackages, InstallRoot, writeRpmdb, type FetchedPackage } from './install.ts';
+import { downloadPackages, writeRpmdb, type FetchedPackage } from './install.ts';
+import { TreeAssembly } from './assemble.ts';
+import { treefileGitRevision, GIT_REVISION_KEY } from './git.ts';
+import { clearInUse, importPackage, markInUse, objectIntact, openPkgCache, recoverPkgCache } from './pkgcache.ts';
 import { formatRepoLine, loadRepoFiles, selectRepos, syncRepos, type RepoMetadata } from './repos/index.ts';
 import {
   addFiles, applyMachineIdCompat, assembleRootfs, checkPasswdGroup, composeCommitMetadata, computeInputHash, convertVarToTmpfiles, enableUnits,
@@ -22,9 +25,9 @@ import {
   removeFiles, runPostprocessScripts, seedPasswdGroup, setDefaultTarget, splitPasswdGroup, writeTmpfilesIntegration, writeTreefileJson,
   type PkgListEntry,
 } from './rootfs/index.ts';
-import type { RpmPackage } from './rpm/index.ts';
+import type { RpmArchive, RpmPackage } from './rpm/index.ts';
 import { readRpm } from './rpm/index.ts';
-import { runScriptletPhases, type ScriptletKind, type ScriptletPackage } from './sandbox/index.ts';
+import { resolveInRoot, runScriptletPhases, type ScriptletKind, type ScriptletPackage } from './sandbox/index.ts';
 import { loadTreefile, nextAutomaticVersion, treefileChecksum, type Treefile } from './treefile/index.ts';
 
 export interface ComposeTreeOptions {
@@ -48,12 +51,17 @@ export interface ComposeTreeOptions {
   writeComposejsonTo?: string;
   /** Where the install root is built (default: CACHEDIR/work, or a temporary directory). */
   workdir?: string;
-  /** Commit timestamp, seconds (default: SOURCE_DATE_EPOCH when set, else now). */
+  /**
+   * Commit timestamp, seconds. Default: SOURCE_DATE_EPOCH when set, else the newest build
+   * time of the packages, but at least one second after the previous commit's.
+   */
   timestamp?: number;
   /** Script timeout (default: the sandbox's). */
   scriptTimeoutMs?: number;
   /** rpm-ostree's progress lines. */
   log?: (line: string) => void;
+  /** Progress of the long steps (downloading, importing, checking out, committing), for a live line on a terminal. */
+  progress?: (what: string, done: number, total: number) => void;
   warn?: (line: string) => void;
 }
 
@@ -168,10 +176,23 @@ async function commitFile(repo: Repo, c: Commit, path: string): Promise<string |
   }
 }
 
-function defaultTimestamp(): number {
+/**
+ * The commit timestamp, from the inputs so that the same inputs give the same commit:
+ * `SOURCE_DATE_EPOCH` when set, else the newest package build time, but never earlier than
+ * one second after the previous commit (the stream's timestamps only grow).
+ */
+export function composeTimestamp(given: number | undefined, buildtimes: number[], prev: Commit | null): number {
+  if (given !== undefined) return given;
   const sde = process.env.SOURCE_DATE_EPOCH;
   if (sde !== undefined && /^\d+$/.test(sde)) return Number(sde);
-  return Math.floor(Date.now() / 1000);
+  const newest = buildtimes.reduce((a, b) => Math.max(a, b), 0);
+  return Math.max(newest, prev ? prev.timestamp + 1 : 0);
+}
+
+/** `TYPE:HEX`, a package's checksum in its repository's metadata. */
+function repoChecksum(p: ResolvedPackage): string {
+  if (p.checksum === null) throw new UpdaterError('COMPOSE_DOWNLOAD_FAILED', `${p.nevra}: repo '${p.repo}' metadata gives no checksum`);
+  return `${p.checksum.type === 'sha' ? 'sha1' : p.checksum.type}:${p.checksum.value}`;
 }
 
 function sizeText(bytes: number): string {
@@ -234,6 +255,7 @@ export function parseMetadataString(kv: string): [string, string] {
 export async function composeTree(opts: ComposeTreeOptions): Promise<ComposeTreeResult> {
   const log = opts.log ?? noop;
   const warn = opts.warn ?? noop;
+  const progress = opts.progress ?? noop;
   const tf = await loadTreefile(opts.treefile);
   for (const w of tf.warnings) warn(w);
   if (tf.ref === undefined || tf.ref === '') {
@@ -285,10 +307,7 @@ export async function composeTree(opts: ComposeTreeOptions): Promise<ComposeTree
     for (const p of pkgs) log(`  ${p.nevra} (${p.repo})`);
 
     // 4. Input hash and no-op detection.
-    const inputhash = computeInputHash(await treefileChecksum(tf), pkgs.map((p) => {
-      if (p.checksum === null) throw new UpdaterError('COMPOSE_DOWNLOAD_FAILED', `${p.nevra}: repo '${p.repo}' metadata gives no checksum`);
-      return { nevra: p.nevra, checksum: `${p.checksum.type === 'sha' ? 'sha1' : p.checksum.type}:${p.checksum.value}` };
-    }));
+    const inputhash = computeInputHash(await treefileChecksum(tf), pkgs.map((p) => ({ nevra: p.nevra, checksum: repoChecksum(p) })));
     log(`Input state hash: ${inputhash}`);
     const newList = pkgs.map(pkgEntry);
     const oldList = prevCommit ? commitPkglist(prevCommit) : null;
@@ -311,14 +330,18 @@ export async function composeTree(opts: ComposeTreeOptions): Promise<ComposeTree
     const fetched = await downloadPackages(pkgs, metadata, cachedir, {
       onPlan: (count, bytes) => log(`Will download: ${count} package${count === 1 ? '' : 's'} (${sizeText(bytes)})`),
       onRepo: (id, count) => log(`Downloading from '${id}'... ${count} package${count === 1 ? '' : 's'}`),
+      onFetched: (done, total) => progress('Downloading packages', done, total),
     });
+    const cache = await openPkgCache(join(cachedir, 'pkgcache-repo'));
+    await recoverPkgCache(cache, warn);
+    const gitRevision = await treefileGitRevision(tf.directory);
 
     // 6. Install root.
     const workParent = opts.workdir !== undefined ? resolve(opts.workdir) : ownCache ? cachedir : join(cachedir, 'work');
     await mkdir(workParent, { recursive: true });
     const work = await mkdtemp(join(workParent, 'compose-'));
     try {
-      const result = await buildAndCommit({ opts, tf, repo, ref, previous, prevCommit, parent, version, inputhash, metadata, fetched, work, log, warn });
+      const result = await buildAndCommit({ opts, tf, repo, ref, previous, prevCommit, parent, version, inputhash, metadata, fetched, work, cache, gitRevision, progress, log, warn });
       const out: ComposeTreeResult = { ...base, committed: true, commit: result.commit, composejson: result.composejson };
       if (diff) for (const l of formatPkgDiff(diff)) log(l);
       return out;
@@ -343,6 +366,9 @@ interface BuildInput {
   metadata: RepoMetadata[];
   fetched: FetchedPackage[];
   work: string;
+  cache: Repo;
+  gitRevision: string | undefined;
+  progress: (what: string, done: number, total: number) => void;
   log: (l: string) => void;
   warn: (l: string) => void;
 }
@@ -350,7 +376,6 @@ interface BuildInput {
 async function buildAndCommit(b: BuildInput): Promise<{ commit: string; composejson?: Record<string, unknown> }> {
   const { tf, repo, log, warn, opts } = b;
   const installDir = join(b.work, 'install');
-  const root = new InstallRoot(installDir);
 
   // preserve-passwd: the previous commit's users and groups keep their ids.
   const mergeById = new Set<string>();
@@ -370,128 +395,190 @@ async function buildAndCommit(b: BuildInput): Promise<{ commit: string; composej
     }
   }
 
-  const archives = [];
+  // Unified core (§2.4): each package imported once into its own commit of the package
+  // cache, the install root a hardlinked union checkout of those commits.
+  const cache = b.cache;
+  const archives: RpmArchive[] = [];
   for (const f of b.fetched) archives.push(await readRpm(f.path));
   const installed = new Map(archives.map((a) => [a.pkg.name, a.pkg]));
+  const timestamp = composeTimestamp(opts.timestamp, archives.map((a) => a.pkg.buildtime), b.prevCommit);
+  const settings = { documentation: tf.documentation, installLangs: tf.installLangs };
+  const commits: string[] = [];
+  let imported = 0;
   for (const [i, a] of archives.entries()) {
+    b.progress('Importing packages', i, archives.length);
     try {
-      await root.unpack(a, { documentation: tf.documentation, installLangs: tf.installLangs, mergeById });
+      const e = await importPackage(cache, a, repoChecksum(b.fetched[i]!.pkg), settings);
+      commits.push(e.commit);
+      if (e.imported) imported++;
     } catch (err) {
       throw prefixError(`Unpacking ${a.pkg.nevra} (${i + 1}/${archives.length})`, err);
     }
   }
-  log(`Checking out packages... ${archives.length} done`);
+  b.progress('Importing packages', archives.length, archives.length);
+  log(`Importing packages... ${imported} imported, ${archives.length - imported} cached`);
 
-  const phaseName: Record<string, string> = { pre: 'pre', post: 'post', posttrans: 'posttrans', transfiletriggerin: 'file trigger' };
-  await runScriptletPhases(installDir, archives.map((a) => scriptletPackage(a.pkg)), {
-    bootLocation: tf.bootLocation,
-    installLangs: tf.installLangs,
-    timeoutMs: opts.scriptTimeoutMs,
-    onOutput: log,
-    afterPre: async () => {
-      root.applyDeferredOwners(warn);
-    },
-    onPhase: (phase, ran) => log(`Running ${phaseName[phase]} scripts... ${ran} done`),
-  });
-  await writeRpmdb(installDir, b.fetched.map((f) => f.path));
-  log('Writing rpmdb... done');
-
-  // Treefile postprocessing (§1.5), on the install root.
-  moveEtcToUsrEtc(installDir);
-  relocateRpmdb(installDir);
-  const units = enableUnits(installDir, tf.units, { machineidCompat: tf.machineidCompat });
-  for (const w of units.warnings) warn(w);
-  if (tf.defaultTarget !== undefined) setDefaultTarget(installDir, tf.defaultTarget);
-  writeTreefileJson(installDir, tf);
-  if (tf.mutateOsRelease !== undefined) {
-    if (b.version === undefined) log('Ignoring mutate-os-release: no commit version specified.');
-    else mutateOsRelease(installDir, tf.mutateOsRelease, b.version);
-  }
-  removeFiles(installDir, tf.removeFiles);
-  removeFromPackages(installDir, tf, installed);
-  addFiles(installDir, tf.addFiles);
-  await runPostprocessScripts(installDir, tf, { timeoutMs: opts.scriptTimeoutMs, onOutput: log, onStep: log });
-  applyMachineIdCompat(installDir, tf.machineidCompat);
-
-  // The OSTree layout (§2.6) and the kernel (§2.7), on the assembled tree.
-  const rootfs = join(b.work, 'rootfs');
-  assembleRootfs(installDir, rootfs, { tmpIsDir: tf.tmpIsDir, optUsrlocal: tf.optUsrlocal });
-  prepareRootfsLinks(rootfs, tf.optUsrlocal);
-  const conv = convertVarToTmpfiles(rootfs);
-  if (conv.dropped.length) warn(`Dropped ${conv.dropped.length} file(s) under /var (only directories and links are kept): ${conv.dropped.slice(0, 5).join(', ')}${conv.dropped.length > 5 ? ', …' : ''}`);
-  writeTmpfilesIntegration(rootfs, tf.optUsrlocal);
-  splitPasswdGroup(rootfs, tf.etcGroupMembers);
-  nsswitchAltfiles(rootfs);
-  patchUseraddHome(rootfs);
-  const report = checkPasswdGroup(rootfs, {
-    checkPasswd: tf.checkPasswd, checkGroups: tf.checkGroups,
-    ignoreRemovedUsers: tf.ignoreRemovedUsers, ignoreRemovedGroups: tf.ignoreRemovedGroups, previous: previousLib,
-  });
-  if (report.newUsers.length) log(`New passwd entries: ${report.newUsers.join(', ')}`);
-  if (report.newGroups.length) log(`New group entries: ${report.newGroups.join(', ')}`);
-  const kernel = await processKernel(rootfs, {
-    bootLocation: tf.bootLocation, noInitramfs: tf.noInitramfs, initramfsArgs: tf.initramfsArgs,
-    timeoutMs: opts.scriptTimeoutMs, onOutput: log, onStep: log,
-  });
-
-  // The commit.
-  const extra: VarDict = (opts.addMetadata ?? []).map(([k, v]) => [k, variant('s', v)]);
-  const repoTimestamp = (m: RepoMetadata): number => {
-    const t = m.generated ? Date.parse(m.generated) : NaN;
-    return Number.isNaN(t) ? 0 : Math.floor(t / 1000);
+  const tree = new TreeAssembly(installDir, cache);
+  await markInUse(cache);
+  let verified = false;
+  const verifyAndRestore = async (): Promise<void> => {
+    const damaged = await tree.verify();
+    for (const d of damaged) {
+      const a = archives[d.pkg]!;
+      warn(`a script changed a file of ${a.pkg.nevra} in place (object ${d.checksum}); the tree keeps the change, the package cache is restored`);
+      await rm(cache.objectPath(d.checksum, 'file'), { force: true });
+      await importPackage(cache, a, repoChecksum(b.fetched[d.pkg]!.pkg), settings, { force: true });
+      if (!(await objectIntact(cache, d.checksum))) {
+        throw new UpdaterError('COMPOSE_PKGCACHE_INVALID', `package cache ${cache.path}: object ${d.checksum} of ${a.pkg.nevra} could not be restored`, { hint: `remove ${cache.path}; it is rebuilt on the next compose` });
+      }
+    }
+    tree.restored(damaged.map((d) => d.checksum));
   };
-  const meta = composeCommitMetadata({
-    version: b.version,
-    inputhash: b.inputhash,
-    packages: b.fetched.map((f) => pkgEntry(f.pkg)),
-    repos: b.metadata.map((m) => ({ id: m.id, timestamp: repoTimestamp(m) })),
-    repoMetadata: tf.repoMetadata,
-    initramfsArgs: tf.initramfsArgs,
-    containerCmd: tf.containerCmd,
-    addCommitMetadata: tf.addCommitMetadata,
-    bootable: kernel?.metadata,
-    extra,
-  });
-  const timestamp = opts.timestamp ?? defaultTimestamp();
-  const res = await commitDirectory(repo, rootfs, {
-    branch: opts.writeCommitidTo === undefined ? b.ref : undefined,
-    parent: b.parent,
-    metadata: meta.metadata,
-    timestamp,
-    onLockWait: () => log('Waiting for the repository lock…'),
-  });
-  if (meta.detached.length) await repo.writeCommitmeta(res.checksum, encodeVarDict(meta.detached));
-  log('Committing... done');
-  log(`Metadata Written: ${res.stats.metadataWritten}`);
-  log(`Content Written: ${res.stats.contentWritten}`);
-  log(`Content Cache Hits: ${res.stats.filesReused}`);
-  log(`Content Bytes Written: ${res.stats.contentBytesWritten}`);
-  if (opts.writeCommitidTo !== undefined) {
-    await writeFile(opts.writeCommitidTo, res.checksum);
-    log(`Wrote commit: ${res.checksum}`);
-  } else {
-    log(`${b.ref} => ${res.checksum}`);
-  }
+  try {
+    for (const [i, a] of archives.entries()) {
+      b.progress('Checking out packages', i, archives.length);
+      try {
+        await tree.checkout(commits[i]!, a.pkg, i, { mergeById });
+      } catch (err) {
+        throw prefixError(`Checking out ${a.pkg.nevra} (${i + 1}/${archives.length})`, err);
+      }
+    }
+    b.progress('Checking out packages', archives.length, archives.length);
+    log(`Checking out packages... ${archives.length} done`);
+    log(`Hardlinked files: ${tree.stats.hardlinked}, copied: ${tree.stats.copied}`);
 
-  let composejson: Record<string, unknown> | undefined;
-  if (opts.writeComposejsonTo !== undefined) {
-    const c = await repo.loadCommit(res.checksum);
-    composejson = {
-      ...(opts.writeCommitidTo === undefined ? { ref: b.ref } : {}),
-      'ostree-n-metadata-written': res.stats.metadataWritten,
-      'ostree-n-content-written': res.stats.contentWritten,
-      'ostree-n-cache-hits': res.stats.filesReused,
-      'ostree-content-bytes-written': res.stats.contentBytesWritten,
-      'ostree-commit': res.checksum,
-      'ostree-content-checksum': createHash('sha256').update(Buffer.from(c.rootTree, 'hex')).update(Buffer.from(c.rootMeta, 'hex')).digest('hex'),
-      ...(b.version !== undefined ? { 'ostree-version': b.version } : {}),
-      'ostree-timestamp': new Date(timestamp * 1000).toISOString().replace('.000Z', 'Z'),
-      'rpm-ostree-inputhash': b.inputhash,
-      ...(b.prevCommit && b.parent !== null ? { pkgdiff: pkgdiffJson(commitPkglist(b.prevCommit) ?? [], b.fetched.map((f) => pkgEntry(f.pkg))) } : {}),
+    const phaseName: Record<string, string> = { pre: 'pre', post: 'post', posttrans: 'posttrans', transfiletriggerin: 'file trigger' };
+    b.progress('Running scripts', 0, 1);
+    await runScriptletPhases(installDir, archives.map((a) => scriptletPackage(a.pkg)), {
+      bootLocation: tf.bootLocation,
+      installLangs: tf.installLangs,
+      timeoutMs: opts.scriptTimeoutMs,
+      onOutput: log,
+      afterPre: async () => {
+        tree.applyOwners(archives.map((a) => a.pkg), warn);
+      },
+      onPhase: (phase, ran) => log(`Running ${phaseName[phase]} scripts... ${ran} done`),
+    });
+    await writeRpmdb(installDir, b.fetched.map((f) => f.path), { sourceDateEpoch: timestamp });
+    log('Writing rpmdb... done');
+
+    // Treefile postprocessing (§1.5), on the install root.
+    moveEtcToUsrEtc(installDir);
+    relocateRpmdb(installDir);
+    const units = enableUnits(installDir, tf.units, { machineidCompat: tf.machineidCompat });
+    for (const w of units.warnings) warn(w);
+    if (tf.defaultTarget !== undefined) setDefaultTarget(installDir, tf.defaultTarget);
+    writeTreefileJson(installDir, tf);
+    if (tf.mutateOsRelease !== undefined) {
+      if (b.version === undefined) log('Ignoring mutate-os-release: no commit version specified.');
+      else {
+        const rel = resolveInRoot(installDir, '/etc/os-release', { etcInUsr: true });
+        if (rel !== null) tree.breakLink(rel);
+        mutateOsRelease(installDir, tf.mutateOsRelease, b.version);
+      }
+    }
+    removeFiles(installDir, tf.removeFiles);
+    removeFromPackages(installDir, tf, installed);
+    addFiles(installDir, tf.addFiles);
+    await runPostprocessScripts(installDir, tf, { timeoutMs: opts.scriptTimeoutMs, onOutput: log, onStep: log });
+    applyMachineIdCompat(installDir, tf.machineidCompat);
+
+    // The OSTree layout (§2.6) and the kernel (§2.7), on the assembled tree.
+    const rootfs = join(b.work, 'rootfs');
+    assembleRootfs(installDir, rootfs, { tmpIsDir: tf.tmpIsDir, optUsrlocal: tf.optUsrlocal });
+    prepareRootfsLinks(rootfs, tf.optUsrlocal);
+    const conv = convertVarToTmpfiles(rootfs);
+    if (conv.dropped.length) warn(`Dropped ${conv.dropped.length} file(s) under /var (only directories and links are kept): ${conv.dropped.slice(0, 5).join(', ')}${conv.dropped.length > 5 ? ', …' : ''}`);
+    writeTmpfilesIntegration(rootfs, tf.optUsrlocal);
+    splitPasswdGroup(rootfs, tf.etcGroupMembers);
+    nsswitchAltfiles(rootfs);
+    patchUseraddHome(rootfs);
+    const report = checkPasswdGroup(rootfs, {
+      checkPasswd: tf.checkPasswd, checkGroups: tf.checkGroups,
+      ignoreRemovedUsers: tf.ignoreRemovedUsers, ignoreRemovedGroups: tf.ignoreRemovedGroups, previous: previousLib,
+    });
+    if (report.newUsers.length) log(`New passwd entries: ${report.newUsers.join(', ')}`);
+    if (report.newGroups.length) log(`New group entries: ${report.newGroups.join(', ')}`);
+    const kernel = await processKernel(rootfs, {
+      bootLocation: tf.bootLocation, noInitramfs: tf.noInitramfs, initramfsArgs: tf.initramfsArgs,
+      timeoutMs: opts.scriptTimeoutMs, onOutput: log, onStep: log,
+    });
+
+    // Objects a script changed in place go back to the package cache before anything is committed.
+    await verifyAndRestore();
+    verified = true;
+
+    // The commit.
+    b.progress('Committing', 0, 1);
+    const extra: VarDict = (opts.addMetadata ?? []).map(([k, v]) => [k, variant('s', v)]);
+    if (b.gitRevision !== undefined) extra.push([GIT_REVISION_KEY, variant('s', b.gitRevision)]);
+    const repoTimestamp = (m: RepoMetadata): number => {
+      const t = m.generated ? Date.parse(m.generated) : NaN;
+      return Number.isNaN(t) ? 0 : Math.floor(t / 1000);
     };
-    await writeFile(opts.writeComposejsonTo, `${JSON.stringify(composejson, null, 2)}\n`);
+    const meta = composeCommitMetadata({
+      version: b.version,
+      inputhash: b.inputhash,
+      packages: b.fetched.map((f) => pkgEntry(f.pkg)),
+      repos: b.metadata.map((m) => ({ id: m.id, timestamp: repoTimestamp(m) })),
+      repoMetadata: tf.repoMetadata,
+      initramfsArgs: tf.initramfsArgs,
+      containerCmd: tf.containerCmd,
+      addCommitMetadata: tf.addCommitMetadata,
+      bootable: kernel?.metadata,
+      extra,
+    });
+    const res = await commitDirectory(repo, rootfs, {
+      branch: opts.writeCommitidTo === undefined ? b.ref : undefined,
+      parent: b.parent,
+      metadata: meta.metadata,
+      timestamp,
+      onLockWait: () => log('Waiting for the repository lock…'),
+    });
+    if (meta.detached.length) await repo.writeCommitmeta(res.checksum, encodeVarDict(meta.detached));
+    b.progress('Committing', 1, 1);
+    log('Committing... done');
+    log(`Metadata Written: ${res.stats.metadataWritten}`);
+    log(`Content Written: ${res.stats.contentWritten}`);
+    log(`Content Cache Hits: ${res.stats.filesReused}`);
+    log(`Content Bytes Written: ${res.stats.contentBytesWritten}`);
+    if (opts.writeCommitidTo !== undefined) {
+      await writeFile(opts.writeCommitidTo, res.checksum);
+      log(`Wrote commit: ${res.checksum}`);
+    } else {
+      log(`${b.ref} => ${res.checksum}`);
+    }
+
+    let composejson: Record<string, unknown> | undefined;
+    if (opts.writeComposejsonTo !== undefined) {
+      const c = await repo.loadCommit(res.checksum);
+      composejson = {
+        ...(opts.writeCommitidTo === undefined ? { ref: b.ref } : {}),
+        'ostree-n-metadata-written': res.stats.metadataWritten,
+        'ostree-n-content-written': res.stats.contentWritten,
+        'ostree-n-cache-hits': res.stats.filesReused,
+        'ostree-content-bytes-written': res.stats.contentBytesWritten,
+        'ostree-commit': res.checksum,
+        'ostree-content-checksum': createHash('sha256').update(Buffer.from(c.rootTree, 'hex')).update(Buffer.from(c.rootMeta, 'hex')).digest('hex'),
+        ...(b.version !== undefined ? { 'ostree-version': b.version } : {}),
+        'ostree-timestamp': new Date(timestamp * 1000).toISOString().replace('.000Z', 'Z'),
+        'rpm-ostree-inputhash': b.inputhash,
+        ...(b.prevCommit && b.parent !== null ? { pkgdiff: pkgdiffJson(commitPkglist(b.prevCommit) ?? [], b.fetched.map((f) => pkgEntry(f.pkg))) } : {}),
+      };
+      await writeFile(opts.writeComposejsonTo, `${JSON.stringify(composejson, null, 2)}\n`);
+    }
+    return { commit: res.checksum, composejson };
+  } finally {
+    let clean = verified;
+    if (!verified) {
+      clean = await verifyAndRestore().then(() => true, (err: unknown) => {
+        warn(`checking the package cache: ${(err as Error).message}`);
+        return false;
+      });
+    }
+    // A cache that could not be checked keeps its marker: the next compose checks it.
+    if (clean) await clearInUse(cache);
   }
-  return { commit: res.checksum, composejson };
 }
 
 /** rpm-ostree's composejson `pkgdiff`: [name, type (0 added, 1 removed, 2 upgraded, 3 downgraded), details]. */

@@ -6,11 +6,38 @@ import type { Command } from 'commander';
 import { UpdaterError } from '../../common/errors.ts';
 import { composeTree, parseMetadataString, publishStream } from '../../compose/index.ts';
 import { loadKeysFile } from '../../store/index.ts';
-import { collect, intOption, stdoutLine } from '../output.ts';
+import { collect, intOption, progress, stdoutLine } from '../output.ts';
 
-const warn = (l: string): void => {
-  process.stderr.write(`warning: ${l}\n`);
-};
+/**
+ * The compose's output: its lines on stdout, and on a terminal a live line on stderr for the
+ * long steps (`Importing packages... 120/300`), cleared before each line and when a step ends.
+ */
+function composeOutput(): { log: (l: string) => void; warn: (l: string) => void; progress: (what: string, done: number, total: number) => void } {
+  let shown = false;
+  let last = 0;
+  const clear = (): void => {
+    if (shown) progress(null);
+    shown = false;
+  };
+  return {
+    log: (l) => {
+      clear();
+      stdoutLine(l);
+    },
+    warn: (l) => {
+      clear();
+      process.stderr.write(`warning: ${l}\n`);
+    },
+    progress: (what, done, total) => {
+      if (done >= total && total > 1) return clear();
+      const now = Date.now();
+      if (shown && now - last < 100) return;
+      last = now;
+      progress(total > 1 ? `${what}... ${done}/${total}` : `${what}...`);
+      shown = true;
+    },
+  };
+}
 
 export function registerComposeCommands(program: Command): void {
   const compose = program.command('compose').description('Compose OS trees from rpm-md repositories and publish them (rpm-ostree compose)');
@@ -29,7 +56,7 @@ export function registerComposeCommands(program: Command): void {
     .option('--no-parent', 'commit without a parent')
     .option('--write-commitid-to <FILE>', 'write the commit checksum to FILE instead of updating the ref')
     .option('--write-composejson-to <FILE>', 'write a JSON summary of the compose to FILE')
-    .option('--unified-core', 'accepted for compatibility (this is the only mode)')
+    .option('--unified-core', 'accepted for compatibility (always on: packages are imported once into CACHEDIR/pkgcache-repo)')
     .option('--ex-unified-core', 'accepted for compatibility')
     .action(async (treefile: string, o: {
       repo: string; cachedir?: string; cacheOnly?: boolean; forceNocache?: boolean; dryRun?: boolean; workdir?: string;
@@ -37,11 +64,12 @@ export function registerComposeCommands(program: Command): void {
     }) => {
       // commander: --no-parent sets parent=false; --parent REV a string; neither leaves true.
       const parent = o.parent === false ? null : typeof o.parent === 'string' ? o.parent : undefined;
+      const out = composeOutput();
       await composeTree({
         repo: o.repo, treefile, cachedir: o.cachedir, cacheOnly: o.cacheOnly, forceNocache: o.forceNocache, dryRun: o.dryRun, workdir: o.workdir,
         addMetadata: (o.addMetadataString ?? []).map(parseMetadataString), parent,
         writeCommitidTo: o.writeCommitidTo, writeComposejsonTo: o.writeComposejsonTo,
-        log: stdoutLine, warn,
+        ...out,
       });
     });
 
