@@ -4,13 +4,16 @@
 // that also keeps every deployed commit. Each step is idempotent: rerun after a crash.
 
 import { lstatSync, statSync } from 'node:fs';
-import { readdir, rm, rmdir } from 'node:fs/promises';
+import { readdir, rm, rmdir, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { pruneRepo } from '../store/index.ts';
 import { bootcsumDirName } from './kernel.ts';
 import { crashPoint } from './crash.ts';
 import { removeDeploymentDir } from './deploy.ts';
 import { deploymentDir, loadSysroot, type Deployment, type Sysroot } from './sysroot.ts';
+
+/** Present while a prune runs (see cleanupSysroot). */
+export const PRUNE_MARKER = 'ostree/.atomic-prune-pending';
 
 export interface CleanupOptions {
   /** Skip pruning the repository. */
@@ -41,6 +44,26 @@ async function cleanupOtherBootversions(s: Sysroot): Promise<void> {
   }
 }
 
+/**
+ * Removes the temporary files a killed ref write leaves in refs/heads/ostree (the
+ * deployment refs are written as `.I.tmp-XXXX` then renamed): ref listing, and so
+ * prune and pull, would take them for refs. Only that namespace is ours to clean.
+ */
+export async function removeStaleRefTemps(repoPath: string): Promise<number> {
+  let removed = 0;
+  const walk = async (dir: string): Promise<void> => {
+    for (const e of await readdir(dir, { withFileTypes: true }).catch(() => [])) {
+      if (e.isDirectory()) await walk(join(dir, e.name));
+      else if (/^\..*\.tmp-[0-9a-f]+$/.test(e.name)) {
+        await rm(join(dir, e.name), { force: true });
+        removed++;
+      }
+    }
+  };
+  await walk(join(repoPath, 'refs/heads/ostree'));
+  return removed;
+}
+
 /** Writes the refs ostree/B/S/I that keep every deployed commit out of prune's reach. */
 export async function writeDeploymentRefs(s: Sysroot, bootversion: 0 | 1, subbootversion: 0 | 1, list: readonly Deployment[]): Promise<void> {
   for (let i = 0; i < list.length; i++) await s.repo.writeRef(null, `ostree/${bootversion}/${subbootversion}/${i}`, list[i]!.csum);
@@ -64,6 +87,8 @@ function rootDevIno(): string {
  */
 export async function needsCleanup(s: Sysroot): Promise<boolean> {
   if (!s.hasLoader) return false;
+  if ((await removeStaleRefTemps(s.repo.path)) > 0) return true;
+  if (lstatOrNull(join(s.path, PRUNE_MARKER)) !== null) return true;
   const other = s.bootversion === 0 ? 1 : 0;
   const ostree = join(s.path, 'ostree');
   const leftovers = [join(s.path, 'boot', `loader.${other}`), join(s.path, 'boot/loader.tmp'), join(ostree, `boot.${other}`),
@@ -91,6 +116,7 @@ export async function cleanupSysroot(sysroot: string, opts: CleanupOptions = {})
   const s = await loadSysroot(sysroot);
   const result: CleanupResult = { removedDeployments: [], removedBootDirs: [], prunedObjects: 0, freedBytes: 0 };
   if (!s.hasLoader) return result;
+  await removeStaleRefTemps(s.repo.path);
   await cleanupOtherBootversions(s);
 
   // Deployment directories no entry refers to (never the one mounted as /).
@@ -132,7 +158,12 @@ export async function cleanupSysroot(sysroot: string, opts: CleanupOptions = {})
   await removeEmptyRefDirs(join(s.repo.path, 'refs/heads/ostree'));
 
   if (!opts.noPrune) {
+    // Prune deletes objects in no particular order: killed half-way it can leave a commit
+    // whose dirtrees are gone (fsck errors). The marker makes the next run prune again.
+    const marker = join(s.path, PRUNE_MARKER);
+    await writeFile(marker, `${process.pid}\n`); // only its existence matters: no temporary name to leave behind
     const pr = await pruneRepo(s.repo, { refsOnly: true, depth: 0, extraRoots: s.deployments.map((d) => d.csum) });
+    await rm(marker, { force: true });
     result.prunedObjects = pr.deleted;
     result.freedBytes = pr.freedBytes;
   }

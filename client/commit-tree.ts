@@ -81,7 +81,7 @@ export class CommitTree {
     };
   }
 
-  /** Walks `rel` recursively: `onDir` for each directory (itself included), `onFile` for each file. */
+  /** Walks `rel` recursively: `onDir` for each directory (itself included), `onFile` for each file */
   async walk(rel: string, onDir: (rel: string) => void, onFile: (rel: string, checksum: string) => void): Promise<void> {
     const d = await this.dir(rel);
     if (d === null) return;

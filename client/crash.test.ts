@@ -4,13 +4,12 @@
 // and leave no temporary files.
 
 import { spawnSync } from 'node:child_process';
-import { existsSync, readdirSync, readFileSync, realpathSync } from 'node:fs';
+import { readdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ATOMIC, have, makeTmp, removeTmp, runOk } from '../test-support/index.ts';
-import { getKarg, parseKargs } from '../bootloader/index.ts';
-import { CRASH_POINTS, deploy, deploymentDir, loadSysroot, upgrade } from './index.ts';
-import { commitOsTree, makeSysroot } from './test-os.ts';
+import { CRASH_POINTS, deploy, loadSysroot, upgrade } from './index.ts';
+import { assertBootable, commitOsTree, leftovers, makeSysroot } from './test-os.ts';
 
 let tmp: string;
 let base: string;
@@ -36,46 +35,13 @@ function atomicSync(args: string[], env: Record<string, string> = {}): { status:
   return { status: r.status, signal: r.signal, stdout: r.stdout, stderr: r.stderr };
 }
 
-/** Everything the bootloader would read exists and is complete. */
-async function assertBootable(sysroot: string): Promise<string[]> {
-  const s = await loadSysroot(sysroot, { procCmdline: '/nonexistent' });
-  const loader = join(sysroot, 'boot/loader');
-  const entryFiles = readdirSync(join(loader, 'entries'));
-  expect(entryFiles).toHaveLength(s.deployments.length);
-  for (const d of s.deployments) {
-    const e = d.entry!;
-    expect(readFileSync(join(sysroot, 'boot', e.linux), 'utf8')).toMatch(/^KERNEL [ABC]\n$/);
-    expect(readFileSync(join(sysroot, 'boot', e.initrd!), 'utf8')).toBe('INITRAMFS A\n');
-    const target = realpathSync(join(sysroot, getKarg(parseKargs(e.options), 'ostree') as string));
-    expect(target).toBe(realpathSync(deploymentDir(sysroot, d)));
-    expect(readFileSync(join(target, 'usr/bin/hello'), 'utf8')).toContain('echo hello');
-    expect(existsSync(join(target, 'etc/os.conf'))).toBe(true);
-    expect(existsSync(`${target}.origin`)).toBe(true);
-  }
-  return s.deployments.map((d) => d.csum);
-}
-
-function leftovers(sysroot: string): string[] {
-  const out: string[] = [];
-  const walk = (dir: string, depth: number): void => {
-    for (const e of readdirSync(dir, { withFileTypes: true })) {
-      const p = join(dir, e.name);
-      if (/\.tmp(-|$)|etc-tmp/.test(e.name)) out.push(p);
-      if (e.isDirectory() && depth > 0 && !p.endsWith('ostree/repo/objects')) walk(p, depth - 1);
-    }
-  };
-  walk(join(sysroot, 'boot'), 3);
-  walk(join(sysroot, 'ostree'), 6);
-  return out;
-}
-
 describe.skipIf(!have('ostree'))('kill -9 during upgrade', () => {
   for (const point of CRASH_POINTS) {
     it(`at ${point}: old or new configuration, complete; ostree agrees; a rerun completes`, async () => {
       const sysroot = join(tmp, `s-${point}`);
       await runOk('cp', ['-a', base, sysroot]);
       const killed = atomicSync(['host', 'upgrade', '-C', '--sysroot', sysroot], { ATOMIC_TEST_CRASH_AT: point });
-      expect(killed.signal).toBe('SIGKILL');
+      expect(killed.signal, killed.stderr).toBe('SIGKILL');
       const after = await assertBootable(sysroot);
       expect([[c[1], c[0]], [c[2], c[1]]]).toContainEqual(after);
       const st = await runOk('ostree', ['admin', 'status', `--sysroot=${sysroot}`]);

@@ -1,10 +1,12 @@
 // `atomic host db diff [FROM [TO]]` and `db list [REV…]` (rpm-ostree db, §3.3): package
-// lists from the commits' `rpmostree.rpmdb.pkglist` metadata. Revisions are commit
+// lists from the commits' `rpmostree.rpmdb.pkglist` metadata, else from the rpmdb in
+// the tree (usr/share/rpm, read from the repo). Revisions are commit
 // checksums (or unique prefixes), refs and refspecs of the sysroot repo, or the
 // words booted, pending, rollback and default.
 
 import { UpdaterError } from '../common/errors.ts';
 import { isChecksum, type Repo } from '../store/index.ts';
+import { CommitTree } from './commit-tree.ts';
 import { diffPackages, parsePkglist, PKGLIST_KEY, type PackageDiff, type RpmPackage } from './pkgdiff.ts';
 import { loadSysroot, pendingAndRollback, type LoadOptions, type Sysroot } from './sysroot.ts';
 
@@ -41,12 +43,43 @@ function namedDeployment(s: Sysroot, word: string): DbRev | null {
   return null;
 }
 
-/** The package list of a commit; DB_NO_PKGLIST when it has none. */
+/** Where a tree keeps its rpmdb, newest layout first, and the format of each. */
+const RPMDB_FILES: Array<[string, 'sqlite' | 'bdb' | 'ndb']> = [
+  ['usr/share/rpm/rpmdb.sqlite', 'sqlite'], ['usr/lib/sysimage/rpm/rpmdb.sqlite', 'sqlite'],
+  ['usr/share/rpm/Packages.db', 'ndb'], ['usr/lib/sysimage/rpm/Packages.db', 'ndb'],
+  ['usr/share/rpm/Packages', 'bdb'], ['usr/lib/sysimage/rpm/Packages', 'bdb'],
+];
+
+/** The packages of the tree's own rpmdb (read from the repo with @snyk/rpm-parser); null when it has none. */
+export async function rpmdbPackages(repo: Repo, csum: string): Promise<RpmPackage[] | null> {
+  const tree = await CommitTree.open(repo, csum);
+  for (const [path, format] of RPMDB_FILES) {
+    await tree.dir(path.slice(0, path.lastIndexOf('/')));
+    const f = tree.file(path);
+    if (f === null || !f.regular) continue;
+    const data = await repo.readContentData(repo.readContentInfoSync(f.checksum));
+    const parser = await import('@snyk/rpm-parser');
+    const res = format === 'sqlite' ? await parser.getPackagesSqlite(data) : format === 'ndb' ? await parser.getPackagesNdb(data) : await parser.getPackages(data);
+    if (res.error !== undefined) {
+      throw new UpdaterError('DB_RPMDB_INVALID', `commit ${csum}: cannot read the rpmdb ${path}: ${String((res.error as Error).message ?? res.error)}`);
+    }
+    return res.response
+      .filter((p) => p.name !== 'gpg-pubkey')
+      .map((p) => ({ name: p.name, epoch: String(p.epoch ?? 0), version: p.version, release: p.release, arch: p.arch ?? '(none)' }))
+      .sort((a, b) => (a.name !== b.name ? (a.name < b.name ? -1 : 1) : a.arch < b.arch ? -1 : a.arch > b.arch ? 1 : 0));
+  }
+  return null;
+}
+
+/**
+ * The package list of a commit: `rpmostree.rpmdb.pkglist`, else the tree's rpmdb;
+ * DB_NO_PKGLIST when it has neither.
+ */
 export async function commitPackages(repo: Repo, rev: DbRev): Promise<RpmPackage[]> {
   const c = await repo.loadCommit(rev.csum);
-  const list = parsePkglist(c.metadata);
+  const list = parsePkglist(c.metadata) ?? (await rpmdbPackages(repo, rev.csum));
   if (list === null) {
-    throw new UpdaterError('DB_NO_PKGLIST', `commit ${rev.csum} (${rev.desc}) has no ${PKGLIST_KEY} metadata, so its packages are unknown`, {
+    throw new UpdaterError('DB_NO_PKGLIST', `commit ${rev.csum} (${rev.desc}) has no ${PKGLIST_KEY} metadata and no rpmdb, so its packages are unknown`, {
       hint: 'compose the tree with rpm-ostree-style package metadata',
     });
   }
@@ -97,4 +130,12 @@ export async function dbList(o: LoadOptions & { sysroot: string; revs: string[] 
     out.push({ rev, packages: await commitPackages(s.repo, rev) });
   }
   return out;
+}
+
+/** The package diff between two commits of the repo, or null when either has no package list. */
+export async function packageDiffBetween(repo: Repo, from: string, to: string): Promise<PackageDiff | null> {
+  const [a, b] = await Promise.all([repo.loadCommit(from), repo.loadCommit(to)]);
+  const pa = parsePkglist(a.metadata);
+  const pb = parsePkglist(b.metadata);
+  return pa === null || pb === null ? null : diffPackages(pa, pb);
 }

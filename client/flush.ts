@@ -7,8 +7,8 @@ import { spawn } from 'node:child_process';
 import { closeSync, openSync } from 'node:fs';
 import { join } from 'node:path';
 import { UpdaterError } from '../common/errors.ts';
-import { freezeThaw, syncfs } from '../common/libc.ts';
-import { syncAll } from './sys.ts';
+import { syncfs } from '../common/libc.ts';
+import { freezeThawFs, syncAll } from './sys.ts';
 
 /** What the flush did, for tests and debugging. */
 export interface FlushResult {
@@ -53,7 +53,7 @@ export async function flushForSwap(sysroot: string): Promise<FlushResult> {
   let froze = false;
   const fd = openSync(boot, 'r');
   try {
-    froze = freezeThaw(fd, boot);
+    froze = freezeThawFs(fd, boot);
     if (!froze) syncfs(fd, boot);
     done(true);
   } catch (err) {

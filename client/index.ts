@@ -27,11 +27,11 @@ export {
   isEmptyDiff, PKGLIST_KEY, type RpmPackage, type PackageDiff,
 } from './pkgdiff.ts';
 export {
-  deployRevision, rebase, checkUpdate, packageDiffBetween, resolveRebaseRefspec, findInHistory,
+  deployRevision, rebase, checkUpdate, classifyDeployRevision, resolveRebaseRefspec, findInHistory,
   type DeployRevisionOptions, type RebaseOptions, type UpdateCheck,
 } from './revision.ts';
 export { renderAvailableUpdate, renderFileDiff, renderPreview } from './update-render.ts';
-export { dbDiff, dbList, renderDbDiffHeader, resolveDbRev, type DbDiffResult, type DbRev } from './db.ts';
+export { dbDiff, dbList, packageDiffBetween, renderDbDiffHeader, resolveDbRev, type DbDiffResult, type DbRev } from './db.ts';
 export { rebootCommand, runReboot, DEFAULT_REBOOT_COMMAND } from './reboot.ts';
 export { commitSignature, formatSignature, type SignatureState } from './signature.ts';
 export { mergeWithOrigin } from './upgrade.ts';

@@ -7,10 +7,11 @@ import { UpdaterError } from '../common/errors.ts';
 import { diffCommits, dictGet, isChecksum, parseRefspec, type Repo, type TreeDiff } from '../store/index.ts';
 import { downloadUpdate, pullFrom, refspecRemote } from './download.ts';
 import { cloneOrigin, deriveUpgradeOrigin } from './origin.ts';
-import { diffPackages, parsePkglist, type PackageDiff } from './pkgdiff.ts';
+import { packageDiffBetween } from './db.ts';
+import type { PackageDiff } from './pkgdiff.ts';
 import { commitSignature, type SignatureState } from './signature.ts';
-import { resolveOsname, type Sysroot } from './sysroot.ts';
-import { deployCommit, mergeWithOrigin, resolveDeployTarget, withSysroot, type DeployResult, type UpgradeOptions } from './upgrade.ts';
+import { loadSysroot, resolveOsname, type Sysroot } from './sysroot.ts';
+import { deployCommit, mergeWithOrigin, resolveDeployTarget, withSysroot, type DeployResult, type HostOptions, type UpgradeOptions } from './upgrade.ts';
 
 /** Walks the history from the refspec's commit while commits are present; stops at `match`. */
 async function walkLocal(repo: Repo, tip: string | null, match: (csum: string, version: string | null) => boolean): Promise<{ found: string | null; walked: number; ended: boolean }> {
@@ -39,6 +40,29 @@ export async function findInHistory(s: Sysroot, refspec: string, match: (csum: s
     const w = await walkLocal(s.repo, await s.repo.readRef(refspec), match);
     if (w.found !== null || w.ended || w.walked <= depth) return w.found;
   }
+}
+
+/**
+ * How `atomic host deploy REVISION` reads its argument: `REMOTE:REF`, a ref of the
+ * repo, or anything while nothing follows a ref, is a refspec to deploy and follow
+ * (ostree admin deploy); otherwise a checksum or version in the history of the
+ * followed refspec (rpm-ostree deploy).
+ */
+export async function classifyDeployRevision(o: HostOptions & { revision: string }): Promise<'refspec' | 'revision'> {
+  if (o.revision.includes(':')) return 'refspec';
+  const s = await loadSysroot(o.sysroot, o);
+  const osname = await resolveOsname(s, o.osname);
+  let follows: string | undefined;
+  try {
+    follows = mergeWithOrigin(s, osname).refspec;
+  } catch {
+    follows = undefined; // nothing deployed, or no usable origin: deploy the argument as a refspec
+  }
+  if (follows === undefined || isChecksum(follows)) return 'refspec';
+  if (isChecksum(o.revision)) return 'revision';
+  // Versions do not contain '/', ref names usually do: a missing ref is then reported as such.
+  if (o.revision.includes('/')) return 'refspec';
+  return (await s.repo.readRef(o.revision)) !== null ? 'refspec' : 'revision';
 }
 
 export interface DeployRevisionOptions extends UpgradeOptions {
@@ -76,10 +100,10 @@ async function ensureCommit(s: Sysroot, refspec: string, csum: string, o: Upgrad
  * and deployed with the origin's `override-commit` set, so that `upgrade` later goes
  * back to following the refspec.
  */
-export async function deployRevision(o: DeployRevisionOptions): Promise<DeployResult & { csum: string | null }> {
+export async function deployRevision(o: DeployRevisionOptions): Promise<DeployResult & { csum: string; from: string }> {
   return withSysroot(o, async (s) => {
     const osname = await resolveOsname(s, o.osname);
-    const { merge, origin, refspec } = mergeWithOrigin(s, osname);
+    const { merge, base, origin, refspec } = mergeWithOrigin(s, osname);
     let csum: string | null;
     if (isChecksum(o.revision)) {
       csum = o.skipBranchCheck ? o.revision : await findInHistory(s, refspec, (c) => c === o.revision, o);
@@ -92,13 +116,14 @@ export async function deployRevision(o: DeployRevisionOptions): Promise<DeployRe
       if (csum === null) throw new UpdaterError('DEPLOY_VERSION_NOT_FOUND', `Version ${o.revision} not found in ${refspec}`);
     }
     await ensureCommit(s, refspec, csum, o);
-    if (csum === merge.csum && origin.get('origin', 'override-commit') === csum) {
-      return { changed: false, deployment: null, etc: null, write: null, csum };
+    if (csum === base.csum && origin.get('origin', 'override-commit') === csum) {
+      return { changed: false, deployment: null, etc: null, write: null, csum, from: base.csum };
     }
-    if (o.disallowDowngrade) await checkDowngrade(s.repo, merge.csum, csum, 'Deploy target');
+    if (o.disallowDowngrade) await checkDowngrade(s.repo, base.csum, csum, 'Deploy target');
     const next = deriveUpgradeOrigin(origin);
     next.set('origin', 'override-commit', csum);
-    return { ...(await deployCommit(s, o, osname, csum, next, merge.kargs, merge, {})), csum };
+    const packages = await packageDiffBetween(s.repo, base.csum, csum);
+    return { ...(await deployCommit(s, o, osname, csum, next, base.kargs, merge, {})), csum, from: base.csum, packages };
   });
 }
 
@@ -125,29 +150,30 @@ export interface RebaseOptions extends UpgradeOptions {
 }
 
 /** `atomic host rebase REFSPEC`: deploy the newest commit of another refspec and follow it from now on. */
-export async function rebase(o: RebaseOptions): Promise<DeployResult & { from: string; to: string; refspec: string; csum: string }> {
+export async function rebase(o: RebaseOptions): Promise<DeployResult & { from: string; to: string; refspec: string; csum: string; previous: string }> {
   return withSysroot(o, async (s) => {
     const osname = await resolveOsname(s, o.osname);
-    const { merge, origin, refspec: old } = mergeWithOrigin(s, osname);
+    const { merge, base, origin, refspec: old } = mergeWithOrigin(s, osname);
     const refspec = resolveRebaseRefspec(old, o.refspec);
     parseRefspec(refspec);
     if (!o.cacheOnly) await downloadUpdate(s.repo, refspec, { allowDowngrade: true, onProgress: o.onProgress, onLockWait: o.onLockWait });
     const { csum } = await resolveDeployTarget(s, refspec);
-    const base = { from: old, to: refspec, refspec, csum };
-    if (refspec === old && csum === merge.csum && origin.get('origin', 'override-commit') === undefined) {
-      return { changed: false, deployment: null, etc: null, write: null, ...base };
+    const result = { from: old, to: refspec, refspec, csum, previous: base.csum };
+    if (refspec === old && csum === base.csum && origin.get('origin', 'override-commit') === undefined) {
+      return { changed: false, deployment: null, etc: null, write: null, ...result };
     }
-    if (o.disallowDowngrade) await checkDowngrade(s.repo, merge.csum, csum, 'Rebase target');
+    if (o.disallowDowngrade) await checkDowngrade(s.repo, base.csum, csum, 'Rebase target');
     const next = deriveUpgradeOrigin(cloneOrigin(origin));
     next.remove('origin', 'baserefspec');
     next.set('origin', 'refspec', refspec);
-    const res = await deployCommit(s, o, osname, csum, next, merge.kargs, merge, {});
+    const packages = await packageDiffBetween(s.repo, base.csum, csum);
+    const res = await deployCommit(s, o, osname, csum, next, base.kargs, merge, {});
     // rpm-ostree deletes the ref it no longer follows; deployed commits stay protected by ostree/B/S/I.
     if (!o.skipPurge && old !== refspec && !isChecksum(old)) {
       const p = parseRefspec(old);
       await s.repo.writeRef(p.remote, p.ref, null);
     }
-    return { ...res, ...base };
+    return { ...res, ...result, packages };
   });
 }
 
@@ -163,14 +189,6 @@ export interface UpdateCheck {
   files: TreeDiff | null;
 }
 
-/** The package diff between two commits of the repo, or null when either has no package list. */
-export async function packageDiffBetween(repo: Repo, from: string, to: string): Promise<PackageDiff | null> {
-  const [a, b] = await Promise.all([repo.loadCommit(from), repo.loadCommit(to)]);
-  const pa = parsePkglist(a.metadata);
-  const pb = parsePkglist(b.metadata);
-  return pa === null || pb === null ? null : diffPackages(pa, pb);
-}
-
 /**
  * `upgrade --check`: the newest commit of the origin from its commit object alone;
  * `--preview`: also the package diff, or without package lists the file diff (which
@@ -179,21 +197,21 @@ export async function packageDiffBetween(repo: Repo, from: string, to: string): 
 export async function checkUpdate(o: UpgradeOptions & { preview?: boolean }): Promise<UpdateCheck> {
   return withSysroot(o, async (s) => {
     const osname = await resolveOsname(s, o.osname);
-    const { merge, refspec, origin } = mergeWithOrigin(s, osname);
+    const { base, refspec, origin } = mergeWithOrigin(s, osname);
     if (!o.cacheOnly) await downloadUpdate(s.repo, refspec, { commitMetadataOnly: true, allowDowngrade: o.allowDowngrade, onLockWait: o.onLockWait });
     const csum = (await resolveDeployTarget(s, refspec)).csum;
-    const out: UpdateCheck = { refspec, current: merge.csum, available: null, packages: null, files: null };
-    if (csum === merge.csum && origin.get('origin', 'override-commit') === undefined) return out;
+    const out: UpdateCheck = { refspec, current: base.csum, available: null, packages: null, files: null };
+    if (csum === base.csum && origin.get('origin', 'override-commit') === undefined) return out;
     const c = await s.repo.loadCommit(csum);
     const v = dictGet(c.metadata, 'version', 's');
     out.available = { csum, version: typeof v === 'string' ? v : null, timestamp: c.timestamp, signature: await commitSignature(s.repo, refspec, csum) };
-    out.packages = await packageDiffBetween(s.repo, merge.csum, csum);
+    out.packages = await packageDiffBetween(s.repo, base.csum, csum);
     if (o.preview && out.packages === null) {
       if (!o.cacheOnly) await downloadUpdate(s.repo, refspec, { allowDowngrade: o.allowDowngrade, onProgress: o.onProgress, onLockWait: o.onLockWait });
       if (await s.repo.isCommitPartial(csum)) {
         throw new UpdaterError('DEPLOY_COMMIT_PARTIAL', `commit ${csum} is only partially present in ${s.repo.path}, so its files cannot be compared`, { hint: 'run without --cache-only' });
       }
-      out.files = await diffCommits(s.repo, merge.csum, csum);
+      out.files = await diffCommits(s.repo, base.csum, csum);
     }
     return out;
   });

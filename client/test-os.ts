@@ -2,9 +2,13 @@
 // that says "a kernel", committed into a sysroot's repo, as ostree's libtest.sh
 // setup_os_repository does.
 
+import { existsSync, readdirSync, readFileSync, realpathSync } from 'node:fs';
 import { mkdir, symlink, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
+import { expect } from 'vitest';
+import { getKarg, parseKargs } from '../bootloader/index.ts';
 import { commitDirectory, Repo, variant } from '../store/index.ts';
+import { deploymentDir, loadSysroot } from './sysroot.ts';
 
 export const KVER = '5.10.0-test';
 
@@ -16,7 +20,16 @@ export interface OsTreeOptions {
   /** Files under usr/etc: path → content (a value starting with '->' makes a symlink). */
   etc?: Record<string, string>;
   /** Extra files: path → content. */
-  files?: Record<string, string>;
+  files?: Record<string, string | Uint8Array>;
+  /** `rpmostree.rpmdb.pkglist` entries as `NAME-[E:]V-R.ARCH`. */
+  packages?: string[];
+}
+
+/** `NAME-[E:]V-R.ARCH` → the (sssss) tuple of rpmostree.rpmdb.pkglist. */
+export function pkglistEntry(nevra: string): [string, string, string, string, string] {
+  const m = /^(.+)-(?:(\d+):)?([^-]+)-([^-]+)\.([^.]+)$/.exec(nevra);
+  if (m === null) throw new Error(`bad NEVRA ${nevra}`);
+  return [m[1]!, m[2] ?? '0', m[3]!, m[4]!, m[5]!];
 }
 
 /** Writes an OS tree into `dir`. */
@@ -46,9 +59,9 @@ export async function makeOsTree(dir: string, o: OsTreeOptions): Promise<void> {
 export async function commitOsTree(repoPath: string, branch: string, work: string, o: OsTreeOptions & { timestamp?: number }): Promise<string> {
   await makeOsTree(work, o);
   const repo = await Repo.open(repoPath);
-  const res = await commitDirectory(repo, work, {
-    branch, subject: `TestOS ${o.version}`, timestamp: o.timestamp, metadata: [['version', variant('s', o.version)]],
-  });
+  const metadata: Array<[string, ReturnType<typeof variant>]> = [['version', variant('s', o.version)]];
+  if (o.packages) metadata.push(['rpmostree.rpmdb.pkglist', variant('a(sssss)', o.packages.map(pkglistEntry))]);
+  const res = await commitDirectory(repo, work, { branch, subject: `TestOS ${o.version}`, timestamp: o.timestamp, metadata });
   return res.checksum;
 }
 
@@ -63,9 +76,43 @@ export async function makeSysroot(tmp: string, opts: { bootloader?: 'none' | 'gr
 
 /** "Reboots" into the current default: writes its options as the kernel command line file. */
 export async function bootDefault(sysroot: string, cmdlineFile: string, index = 0): Promise<void> {
-  const { loadSysroot } = await import('./sysroot.ts');
+
   const s = await loadSysroot(sysroot, { procCmdline: '/nonexistent' });
   const e = s.deployments[index]?.entry;
   if (!e) throw new Error(`no deployment ${index} to boot`);
   await writeFile(cmdlineFile, `BOOT_IMAGE=${e.linux} ${e.options}\n`);
+}
+
+/** Everything the bootloader would read exists and is complete. */
+export async function assertBootable(sysroot: string): Promise<string[]> {
+  const s = await loadSysroot(sysroot, { procCmdline: '/nonexistent' });
+  const loader = join(sysroot, 'boot/loader');
+  const entryFiles = readdirSync(join(loader, 'entries'));
+  expect(entryFiles).toHaveLength(s.deployments.length);
+  for (const d of s.deployments) {
+    const e = d.entry!;
+    expect(readFileSync(join(sysroot, 'boot', e.linux), 'utf8')).toMatch(/^KERNEL [A-Z0-9 ]+\n$/);
+    expect(readFileSync(join(sysroot, 'boot', e.initrd!), 'utf8')).toBe('INITRAMFS A\n');
+    const target = realpathSync(join(sysroot, getKarg(parseKargs(e.options), 'ostree') as string));
+    expect(target).toBe(realpathSync(deploymentDir(sysroot, d)));
+    expect(readFileSync(join(target, 'usr/bin/hello'), 'utf8')).toContain('echo hello');
+    expect(existsSync(join(target, 'etc/os.conf'))).toBe(true);
+    expect(existsSync(`${target}.origin`)).toBe(true);
+  }
+  return s.deployments.map((d) => d.csum);
+}
+
+/** Temporary files an interrupted run may leave under /boot and ostree/ (none after a rerun). */
+export function leftovers(sysroot: string): string[] {
+  const out: string[] = [];
+  const walk = (dir: string, depth: number): void => {
+    for (const e of readdirSync(dir, { withFileTypes: true })) {
+      const p = join(dir, e.name);
+      if (/\.tmp(-|$)|etc-tmp/.test(e.name)) out.push(p);
+      if (e.isDirectory() && depth > 0 && !p.endsWith('ostree/repo/objects')) walk(p, depth - 1);
+    }
+  };
+  walk(join(sysroot, 'boot'), 3);
+  walk(join(sysroot, 'ostree'), 6);
+  return out;
 }

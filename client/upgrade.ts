@@ -3,12 +3,15 @@
 // lock: load, decide and check everything, prepare the deployment, then one swap.
 
 import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { UpdaterError } from '../common/errors.ts';
 import { writeFileAtomic } from '../common/fs-atomic.ts';
 import { applyKargsEdits, parseKargs, renderKargs, setKarg, type KargsEdits } from '../bootloader/index.ts';
 import { isChecksum, parseRefspec, type KeyFile } from '../store/index.ts';
-import { cleanupSysroot, needsCleanup } from './cleanup.ts';
+import { cleanupSysroot, needsCleanup, removeStaleRefTemps } from './cleanup.ts';
 import { crashPoint } from './crash.ts';
+import { packageDiffBetween } from './db.ts';
+import type { PackageDiff } from './pkgdiff.ts';
 import { prepareDeployment } from './deploy.ts';
 import { preflightDeployment } from './preflight.ts';
 import { downloadUpdate } from './download.ts';
@@ -16,7 +19,7 @@ import { formatEtcMergeSummary, type EtcDiff } from './etc-merge.ts';
 import { cloneOrigin, deriveSameTreeOrigin, deriveUpgradeOrigin, isPinned, newOrigin, originRefspec } from './origin.ts';
 import { writeDeployments, type WriteResult } from './swap.ts';
 import {
-  loadSysroot, lockSysroot, mergeDeployment, originPath, pendingAndRollback, resolveOsname, sameDeployment, type Deployment, type LoadOptions, type Sysroot,
+  loadSysroot, lockSysroot, mergeDeployment, originPath, REPO_SUBPATH, pendingAndRollback, resolveOsname, sameDeployment, type Deployment, type LoadOptions, type Sysroot,
 } from './sysroot.ts';
 
 export interface HostOptions extends LoadOptions {
@@ -35,6 +38,8 @@ export interface DeployResult {
   deployment: Deployment | null;
   etc: EtcDiff | null;
   write: WriteResult | null;
+  /** Package changes from the previous deployment (both commits list packages), computed before cleanup. */
+  packages?: PackageDiff | null;
 }
 
 /** Runs `fn` holding the sysroot lock, on a freshly loaded sysroot. */
@@ -42,6 +47,8 @@ export async function withSysroot<T>(o: HostOptions, fn: (s: Sysroot) => Promise
   await loadSysroot(o.sysroot, o); // fails early with DEPLOY_NOT_A_SYSROOT, before creating the lock file
   const lock = await lockSysroot(o.sysroot, o.onLockWait);
   try {
+    // A transaction killed while writing a deployment ref leaves its temporary file.
+    await removeStaleRefTemps(join(o.sysroot, REPO_SUBPATH));
     return await fn(await loadSysroot(o.sysroot, o));
   } finally {
     await lock.release();
@@ -162,15 +169,22 @@ export interface UpgradeOptions extends HostOptions {
   onProgress?: (line: string) => void;
 }
 
-/** The deployment an operation starts from, with its readable origin and refspec. */
-export function mergeWithOrigin(s: Sysroot, osname: string): { merge: Deployment; origin: KeyFile; refspec: string } {
+/**
+ * Where an operation starts from, as rpm-ostree does it: the origin (refspec, kernel
+ * arguments) of the pending deployment when there is one, so that changes accumulate
+ * before a reboot, else of the merge deployment; /etc always comes from the merge
+ * deployment (the booted one), as in ostree.
+ */
+export function mergeWithOrigin(s: Sysroot, osname: string): { merge: Deployment; base: Deployment; origin: KeyFile; refspec: string } {
   const merge = mergeDeployment(s, osname);
   if (merge === null) throw new UpdaterError('DEPLOY_NOTHING_DEPLOYED', `stateroot ${osname} has no deployment to upgrade`, { hint: 'deploy one first with `atomic host deploy`' });
-  const what = `origin of deployment ${merge.csum}.${merge.deployserial}`;
-  if (merge.origin === null) throw new UpdaterError('DEPLOY_ORIGIN_INVALID', `${what}: file is missing`, { hint: 'deploy a refspec explicitly to write one' });
-  const unconfigured = merge.origin.get('origin', 'unconfigured-state');
+  const pending = s.booted?.osname === osname ? pendingAndRollback(s, osname).pending : null;
+  const base = pending ?? merge;
+  const what = `origin of deployment ${base.csum}.${base.deployserial}`;
+  if (base.origin === null) throw new UpdaterError('DEPLOY_ORIGIN_INVALID', `${what}: file is missing`, { hint: 'deploy a refspec explicitly to write one' });
+  const unconfigured = base.origin.get('origin', 'unconfigured-state');
   if (unconfigured !== undefined) throw new UpdaterError('DEPLOY_UNCONFIGURED', unconfigured);
-  return { merge, origin: merge.origin, refspec: originRefspec(merge.origin, what) };
+  return { merge, base, origin: base.origin, refspec: originRefspec(base.origin, what) };
 }
 
 /**
@@ -181,26 +195,27 @@ export function mergeWithOrigin(s: Sysroot, osname: string): { merge: Deployment
 export async function upgrade(o: UpgradeOptions): Promise<DeployResult & { from: string | null; to: string | null; refspec: string | null }> {
   return withSysroot(o, async (s) => {
     const osname = await resolveOsname(s, o.osname);
-    const { merge, refspec } = mergeWithOrigin(s, osname);
+    const { merge, base, origin, refspec } = mergeWithOrigin(s, osname);
     o.log?.(`Updating from: ${refspec}`);
     if (!o.cacheOnly) {
       await downloadUpdate(s.repo, refspec, { allowDowngrade: o.allowDowngrade, onProgress: o.onProgress, onLockWait: o.onLockWait });
     }
     const target = (await resolveDeployTarget(s, refspec)).csum;
-    if (o.downloadOnly) return { changed: false, deployment: null, etc: null, write: null, from: merge.csum, to: target, refspec };
-    if (target === merge.csum && merge.origin!.get('origin', 'override-commit') === undefined) {
+    if (o.downloadOnly) return { changed: false, deployment: null, etc: null, write: null, from: base.csum, to: target, refspec };
+    if (target === base.csum && origin.get('origin', 'override-commit') === undefined) {
       // Finish what an interrupted run left (a swap done, its cleanup not).
       if (await needsCleanup(s)) await cleanupSysroot(s.path, { log: o.log });
-      return { changed: false, deployment: null, etc: null, write: null, from: merge.csum, to: target, refspec };
+      return { changed: false, deployment: null, etc: null, write: null, from: base.csum, to: target, refspec };
     }
     if (!o.allowDowngrade) {
-      const [cur, next] = await Promise.all([s.repo.loadCommit(merge.csum), s.repo.loadCommit(target)]);
+      const [cur, next] = await Promise.all([s.repo.loadCommit(base.csum), s.repo.loadCommit(target)]);
       if (next.timestamp < cur.timestamp) {
-        throw new UpdaterError('DEPLOY_DOWNGRADE', `Upgrade target revision '${target}' with timestamp '${new Date(next.timestamp * 1000).toISOString()}' is chronologically older than current revision '${merge.csum}' with timestamp '${new Date(cur.timestamp * 1000).toISOString()}'; use --allow-downgrade to permit`);
+        throw new UpdaterError('DEPLOY_DOWNGRADE', `Upgrade target revision '${target}' with timestamp '${new Date(next.timestamp * 1000).toISOString()}' is chronologically older than current revision '${base.csum}' with timestamp '${new Date(cur.timestamp * 1000).toISOString()}'; use --allow-downgrade to permit`);
       }
     }
-    const res = await deployCommit(s, o, osname, target, deriveUpgradeOrigin(merge.origin!), merge.kargs, merge, {});
-    return { ...res, from: merge.csum, to: target, refspec };
+    const packages = await packageDiffBetween(s.repo, base.csum, target);
+    const res = await deployCommit(s, o, osname, target, deriveUpgradeOrigin(origin), base.kargs, merge, {});
+    return { ...res, from: base.csum, to: target, refspec, packages };
   });
 }
 
