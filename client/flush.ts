@@ -4,11 +4,14 @@
 // then a global sync(). A watchdog thaws /boot if we die while it is frozen.
 
 import { spawn } from 'node:child_process';
-import { closeSync, openSync } from 'node:fs';
+import { closeSync, openSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { UpdaterError } from '../common/errors.ts';
-import { syncfs } from '../common/libc.ts';
-import { freezeThawFs, syncAll } from './sys.ts';
+import { syncfsPath } from '../common/fs.ts';
+import { freezeThaw, syncfs } from '../common/libc.ts';
+import { syncAll } from './sys.ts';
+
+export { syncfsPath };
 
 /** What the flush did, for tests and debugging. */
 export interface FlushResult {
@@ -16,15 +19,6 @@ export interface FlushResult {
   froze: boolean;
 }
 
-/** syncfs on the filesystem holding `path`. */
-export function syncfsPath(path: string): void {
-  const fd = openSync(path, 'r');
-  try {
-    syncfs(fd, path);
-  } finally {
-    closeSync(fd);
-  }
-}
 
 /**
  * Starts the watchdog: a detached bash that ignores SIGINT/SIGTERM and waits up to 30 s
@@ -45,15 +39,34 @@ async function startWatchdog(dir: string): Promise<(ok: boolean) => void> {
   };
 }
 
+/**
+ * Freeze /boot only where it matters and is safe: the running host's own /boot
+ * (sysroot `/`), or a /boot that is its own filesystem (an image being prepared on
+ * its real partitions). A sysroot in a plain directory shares its filesystem with
+ * the machine doing the work; freezing that would stall every writer on it, and no
+ * bootloader reads it.
+ */
+function shouldFreeze(sysroot: string, boot: string): boolean {
+  if (process.env.ATOMIC_FREEZE_BOOT === '1') return true;
+  if (process.env.ATOMIC_FREEZE_BOOT === '0') return false;
+  if (sysroot === '/' || sysroot === '') return true;
+  return statSync(boot).dev !== statSync(sysroot).dev;
+}
+
 /** The full flush; call it right before the rename that commits a new boot configuration. */
 export async function flushForSwap(sysroot: string): Promise<FlushResult> {
   syncfsPath(sysroot);
   const boot = join(sysroot, 'boot');
+  if (!shouldFreeze(sysroot, boot)) {
+    syncfsPath(boot);
+    syncAll();
+    return { froze: false };
+  }
   const done = await startWatchdog(boot);
   let froze = false;
   const fd = openSync(boot, 'r');
   try {
-    froze = freezeThawFs(fd, boot);
+    froze = freezeThaw(fd, boot);
     if (!froze) syncfs(fd, boot);
     done(true);
   } catch (err) {

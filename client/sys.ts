@@ -68,29 +68,3 @@ export function syncAll(): void {
   c.sync();
 }
 
-// <linux/fs.h>: FIFREEZE = _IOWR('X', 119, int), FITHAW = _IOWR('X', 120, int).
-const FIFREEZE = 0xc0045877;
-const FITHAW = 0xc0045878;
-const EBUSY = 16;
-const EINVAL = 22;
-const FREEZE_UNSUPPORTED = new Set([1, 22, 25, 95]); // EPERM, EINVAL, ENOTTY, EOPNOTSUPP
-
-/**
- * FIFREEZE then FITHAW of the filesystem of `fd`: the freeze writes the journal out.
- * Returns false when the filesystem or the caller cannot freeze, or another process
- * has it frozen (EBUSY): the caller syncs instead. A thaw that finds the filesystem
- * already thawed (EINVAL: the watchdog of an interrupted run, or another freezer
- * thawed it) is success, since the flush happened at the freeze.
- */
-export function freezeThawFs(fd: number, what: string): boolean {
-  if (c.ioctlArg(fd, FIFREEZE, 0) !== 0) {
-    const errno = koffi.errno();
-    if (FREEZE_UNSUPPORTED.has(errno) || errno === EBUSY) return false;
-    throw new UpdaterError('BOOT_FLUSH_FAILED', `ioctl(FIFREEZE) ${what}: ${c.strerror(errno) as string}`);
-  }
-  if (c.ioctlArg(fd, FITHAW, 0) !== 0) {
-    const errno = koffi.errno();
-    if (errno !== EINVAL) throw new UpdaterError('BOOT_FLUSH_FAILED', `ioctl(FITHAW) ${what}: ${c.strerror(errno) as string}`);
-  }
-  return true;
-}

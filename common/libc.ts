@@ -118,13 +118,20 @@ export function tryLockFd(fd: number, kind: 'shared' | 'exclusive' | 'unlock', w
 const FIFREEZE = 0xc0045877;
 const FITHAW = 0xc0045878;
 
-/** Freezes then thaws the filesystem of `fd`, flushing its journal; returns false if unsupported. */
+/**
+ * FIFREEZE then FITHAW of the filesystem of `fd`: the freeze writes the journal out
+ * (what a bootloader that cannot replay it needs). Returns false when the filesystem
+ * or the caller cannot freeze, or another process has it frozen (EBUSY): the caller
+ * syncs instead. A thaw that finds the filesystem already thawed (EINVAL: someone
+ * else thawed it) is success, since the flush happened at the freeze.
+ */
 export function freezeThaw(fd: number, what: string): boolean {
   if (c.ioctl(fd, FIFREEZE, 0) !== 0) {
     const errno = koffi.errno();
-    if (errno === 95 || errno === 25 || errno === 1 || errno === 22) return false; // EOPNOTSUPP, ENOTTY, EPERM, EINVAL
+    // EPERM, EINVAL, ENOTTY, EOPNOTSUPP: cannot freeze here; EBUSY: already frozen.
+    if (errno === 1 || errno === 22 || errno === 25 || errno === 95 || errno === 16) return false;
     throw errnoError('ioctl(FIFREEZE)', what);
   }
-  if (c.ioctl(fd, FITHAW, 0) !== 0) throw errnoError('ioctl(FITHAW)', what);
+  if (c.ioctl(fd, FITHAW, 0) !== 0 && koffi.errno() !== 22) throw errnoError('ioctl(FITHAW)', what);
   return true;
 }

@@ -123,6 +123,13 @@ describe('refs and repositories', () => {
     await expect(repo.loadCommit(await repo.resolveRev('gone'))).rejects.toMatchObject({ code: 'STORE_OBJECT_MISSING', message: expect.stringContaining('a'.repeat(64)) });
   });
 
+  it('the temp file of an interrupted ref write is not taken for a ref', async () => {
+    const { repo, commit } = await smallRepo('ref-tmp');
+    await writeFile(join(repo.path, 'refs', 'heads', '.main.tmp-0a1b2c'), 'half');
+    expect([...(await repo.listRefs())]).toEqual([['main', commit]]);
+    expect((await fsckRepo(repo)).problems).toEqual([]);
+  });
+
   it('a repository with an unknown mode is refused with its path', async () => {
     const repo = await Repo.init(join(tmp, 'weird-mode'), 'archive');
     await writeFile(join(repo.path, 'config'), '[core]\nrepo_version=1\nmode=bare-split-everything\n');

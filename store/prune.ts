@@ -8,6 +8,8 @@ import { join } from 'node:path';
 import { lockRepo } from './repo/lock.ts';
 import type { Repo } from './repo/repo.ts';
 import { objectKey, traverseCommit, type ObjectKey } from './traverse.ts';
+import type { ObjectKind } from './objects/index.ts';
+import { syncfsPath } from '../common/fs.ts';
 import { fromModifiedBase64 } from './objects/index.ts';
 
 export interface PruneOptions {
@@ -49,10 +51,22 @@ export async function pruneRepo(repo: Repo, opts: PruneOptions = {}): Promise<Pr
     let deleted = 0;
     let freedBytes = 0;
     const deletedCommits = new Set<string>();
-    for await (const [csum, kind, path] of repo.listObjects()) {
+    // Unreachable commits go first: a prune killed half-way then leaves objects that
+    // nothing names (the next prune takes them), never a commit whose tree is gone.
+    const doomed: Array<[string, ObjectKind, string]> = [];
+    for (const [csum, kind, path] of repo.listObjectsSync()) {
       if (kind === 'commitmeta') continue; // goes with its commit
       total++;
-      if (reachable.has(objectKey(csum, kind))) continue;
+      if (!reachable.has(objectKey(csum, kind))) doomed.push([csum, kind, path]);
+    }
+    doomed.sort((a, b) => Number(b[1] === 'commit') - Number(a[1] === 'commit'));
+    let commitsGone = false;
+    for (const [csum, kind, path] of doomed) {
+      // The commit deletions reach the disk before any of their objects go (power cuts too).
+      if (!commitsGone && kind !== 'commit') {
+        commitsGone = true;
+        if (!opts.dryRun && deletedCommits.size > 0) syncfsPath(repo.path);
+      }
       const st = await lstat(path).catch(() => null);
       if (!opts.dryRun) {
         await unlink(path).catch(() => {});

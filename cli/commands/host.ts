@@ -23,9 +23,9 @@ const lockWait = (): void => {
 /** rpm-ostree's exit status for "nothing new" (--check, --unchanged-exit-77). */
 export const EXIT_UNCHANGED = 77;
 
-/** Exits with 77 once the output is written (stdout to a file or pipe is synchronous here). */
-function exitUnchanged(): never {
-  process.exit(EXIT_UNCHANGED);
+/** Makes the command exit with 77 (cli/main.ts returns the status an action set). */
+function exitUnchanged(): void {
+  process.exitCode = EXIT_UNCHANGED;
 }
 
 /** After a new deployment: the package diff (when both commits list packages), then reboot or the hint. */
@@ -128,6 +128,7 @@ export function registerHostCommands(program: Command): void {
         if (c.available === null) {
           stdoutLine('No updates available.');
           exitUnchanged();
+          return;
         }
         process.stdout.write(o.preview ? renderPreview(c) : renderAvailableUpdate(c));
         return;

@@ -323,6 +323,9 @@ export class Repo {
   private async walkRefs(dir: string, prefix: string, add: (name: string, csum: string) => void): Promise<void> {
     const entries = await readdir(dir, { withFileTypes: true }).catch(() => []);
     for (const e of entries) {
+      // Ref names never start with '.': these are temp files of a ref write that was
+      // interrupted (writeFileAtomic's `.NAME.tmp-…`), not refs.
+      if (e.name.startsWith('.')) continue;
       const name = prefix ? `${prefix}/${e.name}` : e.name;
       if (e.isDirectory()) await this.walkRefs(join(dir, e.name), name, add);
       else if (e.isFile()) {
