@@ -180,7 +180,7 @@ function main(): void {
 
   // The other benchmark groups, on the same trees (BENCH_ONLY=store skips them).
   if (process.env.BENCH_ONLY !== 'store') {
-    for (const group of ['pull.ts', 'compose.ts']) {
+    for (const group of ['pull.ts', 'compose.ts', 'host.ts']) {
       const script = join(ROOT, 'bench', group);
       if (!existsSync(script)) continue;
       console.log(`\n== ${group.replace('.ts', '')} ==`);

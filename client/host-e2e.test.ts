@@ -70,7 +70,7 @@ describe.skipIf(!NGINX_BIN || !have('ostree'))('host deploy / upgrade / rollback
     await ok(['repo', 'remote', 'add', '--repo', join(sysroot, 'ostree/repo'), '--no-gpg-verify', 'origin', `${nginx.url}/repo`]);
     await ok(['host', 'deploy', ...S(), '--os', 'testos', 'origin:testos/main', '--karg', 'root=LABEL=root']);
     await bootDefault(sysroot, cmdline);
-    expect(await ok(['host', 'status', ...S()])).toContain(`● origin:testos/main\n                  Version: 1 (`);
+    expect(await ok(['host', 'status', '--pretty', ...S()])).toContain(`● origin:testos/main\n                  Version: 1 (`);
     expect((await host(['host', 'upgrade', '--check', ...S()])).code).toBe(77);
 
     const v2 = await publish('testos/main', '2');
@@ -86,7 +86,7 @@ describe.skipIf(!NGINX_BIN || !have('ostree'))('host deploy / upgrade / rollback
     expect(fetched.filter((e) => e.path.endsWith('.filez')).length).toBeGreaterThan(0);
 
     // Pending: the new default, not booted; the booted v1 follows it.
-    const status = await ok(['host', 'status', ...S()]);
+    const status = await ok(['host', 'status', '--pretty', ...S()]);
     expect(status).toMatch(new RegExp(`^State: idle\\nDeployments:\\n  origin:testos/main\\n {18}Version: 2 \\(.*\\)\\n {19}Commit: ${v2}\\n\\n● origin:testos/main\\n {18}Version: 1 \\(.*\\)\\n {19}Commit: ${v1}\\n$`));
     const json = JSON.parse(await ok(['host', 'status', '--json', ...S()])) as { deployments: Array<{ checksum: string; booted: boolean }> };
     expect(json.deployments.map((d) => [d.checksum, d.booted])).toEqual([[v2, false], [v1, true]]);
@@ -111,7 +111,7 @@ describe.skipIf(!NGINX_BIN || !have('ostree'))('host deploy / upgrade / rollback
     const rebase = await host(['host', 'rebase', 'signed:testos/signed', ...S()]);
     expect(rebase.code, rebase.stderr).toBe(0);
     expect(rebase.stdout).toContain('Rebased from origin:testos/main to signed:testos/signed');
-    const status = await ok(['host', 'status', ...S()]);
+    const status = await ok(['host', 'status', '--pretty', ...S()]);
     expect(status).toContain(`  signed:testos/signed\n                  Version: s1 (`);
     expect(status).toContain(`                   Commit: ${s1}\n                Signature: Valid ed25519 signature by ${publicKey}\n`);
 

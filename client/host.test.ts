@@ -9,7 +9,7 @@ import { makeTmp, removeTmp } from '../test-support/index.ts';
 import { parseGrubEnv } from '../bootloader/index.ts';
 import {
   bootComplete, bootCountingState, cleanupSysroot, collectStatus, deploy, deploymentDir, kargs, loadSysroot, removePendingRollback,
-  renderStatus, rollback, setPinned, statusJson, upgrade,
+  renderStatus, renderStatusTable, rollback, setPinned, statusJson, upgrade,
 } from './index.ts';
 import { isImmutable } from './sys.ts';
 import { bootDefault, commitOsTree, makeSysroot } from './test-os.ts';
@@ -179,6 +179,14 @@ describe('upgrade', () => {
       '● testos/main',
       `                  Version: 1 (${new Date((await s.repo.loadCommit(c1)).timestamp * 1000).toISOString().replace('.000', '')})`,
       `                   Commit: ${c1}`,
+      '',
+    ].join('\n'));
+    // The default table: columns padded to the widest cell + 5, * on the booted row.
+    const day = (c: string): Promise<string> => s.repo.loadCommit(c).then((x) => new Date(x.timestamp * 1000).toISOString().slice(0, 19).replace('T', ' '));
+    expect(renderStatusTable(await collectStatus(s, await bootCountingState(s)))).toBe([
+      '  TIMESTAMP (UTC)         VERSION     ID             OSNAME     REFSPEC',
+      `  ${await day(c3)}     3           ${c3.slice(0, 10)}     testos     testos/main`,
+      `* ${await day(c1)}     1           ${c1.slice(0, 10)}     testos     testos/main`,
       '',
     ].join('\n'));
     const json = statusJson(await collectStatus(s, { kind: 'inactive' })) as { deployments: Record<string, unknown>[] };

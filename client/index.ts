@@ -12,7 +12,7 @@ export { findKernel, computeBootcsum, type KernelLayout } from './kernel.ts';
 export { prepareDeployment, type PreparedDeployment } from './deploy.ts';
 export { writeDeployments, type WriteResult } from './swap.ts';
 export { cleanupSysroot, type CleanupResult } from './cleanup.ts';
-export { collectStatus, renderStatus, statusJson, formatTimestamp, type HostStatus, type DeploymentStatus } from './status.ts';
+export { collectStatus, renderStatus, renderStatusTable, statusJson, formatTimestamp, type HostStatus, type DeploymentStatus } from './status.ts';
 export {
   deploy, upgrade, kargs, rollback, removePendingRollback, setPinned, retainDeployments, withSysroot,
   type DeployOptions, type UpgradeOptions, type KargsOptions, type HostOptions, type DeployResult,

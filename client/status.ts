@@ -138,6 +138,34 @@ export function renderStatus(st: HostStatus, opts: { verbose?: boolean } = {}): 
   return lines.join('\n') + '\n';
 }
 
+/**
+ * The column table of `atomic host status` (rpm-ostree's original layout, which
+ * `atomic host status` printed): TIMESTAMP (UTC), VERSION, ID (10 hex), OSNAME,
+ * REFSPEC; `*` marks the booted deployment; columns padded to their widest cell
+ * plus five spaces. Boot-counting warnings and signature lines follow the table.
+ */
+export function renderStatusTable(st: HostStatus): string {
+  const head = ['TIMESTAMP (UTC)', 'VERSION', 'ID', 'OSNAME', 'REFSPEC'];
+  const rows = st.deployments.map((d) => [
+    new Date(d.timestamp * 1000).toISOString().slice(0, 19).replace('T', ' '),
+    d.version ?? '',
+    d.checksum.slice(0, 10),
+    d.osname,
+    d.origin ?? '',
+  ]);
+  const width = head.map((h, i) => Math.max(h.length, ...rows.map((r) => r[i]!.length)) + 5);
+  const line = (mark: string, cells: string[]): string => `${mark} ${cells.map((c, i) => (i < cells.length - 1 ? c.padEnd(width[i]!) : c)).join('')}`.trimEnd();
+  const out = [line(' ', head), ...rows.map((r, i) => line(st.deployments[i]!.booted ? '*' : ' ', r))];
+  if (st.bootCounting.kind === 'fell-back') {
+    out.push('Warning: the default deployment ran out of boot attempts; the bootloader booted the previous one');
+  } else if (st.bootCounting.kind === 'trying') {
+    out.push(`Boot attempts left for the default deployment until boot-complete: ${st.bootCounting.remaining}`);
+  }
+  const booted = st.deployments.find((d) => d.booted);
+  if (booted?.signature) out.push(`Signature of the booted deployment (*): ${formatSignature(booted.signature)}`);
+  return out.join('\n') + '\n';
+}
+
 /** `status --json`: rpm-ostree's top-level keys and per-deployment fields that apply here. */
 export function statusJson(st: HostStatus): unknown {
   return {

@@ -7,7 +7,7 @@ import {
   bootComplete, bootCountingState, checkUpdate, classifyDeployRevision, cleanupSysroot, collectStatus, dbDiff, dbList, deploy, deployRevision, formatNevra,
   initStateroot, initSysroot, kargs, loadSysroot, openSysrootRepo, packageDiffJson, parseBootloaderKind, rebase, removePendingRollback,
   renderAvailableUpdate, renderDbDiffHeader, renderPackageDiff, renderPackageDiffDiff, renderPreview, renderStatus, rollback, runReboot, setBootloader,
-  setPinned, statusJson, upgrade, withSysroot, type DeployResult, type PackageDiff,
+  renderStatusTable, setPinned, statusJson, upgrade, withSysroot, type DeployResult, type PackageDiff,
 } from '../../client/index.ts';
 import { collect, formatSize, intOption, progress, stdoutLine } from '../output.ts';
 
@@ -194,14 +194,16 @@ export function registerHostCommands(program: Command): void {
     });
 
   withOs(host.command('status'))
-    .description('Show the deployments, booted one marked with ●')
-    .option('--json', 'print rpm-ostree status --json')
-    .option('-v, --verbose', 'more fields')
-    .action(async (o: HostOpt & { json?: boolean; verbose?: boolean }) => {
+    .description('Show the deployments as a table (* marks the booted one), or as blocks (--pretty) or JSON')
+    .option('-j, --json', 'print rpm-ostree status --json')
+    .option('-p, --pretty', 'one block per deployment, as rpm-ostree status prints it (● marks the booted one)')
+    .option('-v, --verbose', 'more fields (implies --pretty)')
+    .action(async (o: HostOpt & { json?: boolean; pretty?: boolean; verbose?: boolean }) => {
       const s = await loadSysroot(o.sysroot);
       const st = await collectStatus(s, await bootCountingState(s));
       if (o.json) stdoutLine(JSON.stringify(statusJson(st), null, 2));
-      else process.stdout.write(renderStatus(st, { verbose: o.verbose }));
+      else if (o.pretty || o.verbose) process.stdout.write(renderStatus(st, { verbose: o.verbose }));
+      else process.stdout.write(renderStatusTable(st));
     });
 
   withOs(host.command('cleanup'))
