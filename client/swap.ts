@@ -175,6 +175,13 @@ async function writeCaseA(s: Sysroot, list: Deployment[], newB: 0 | 1, newS: 0 |
   // 7. The commit point.
   await rename(tmp, join(boot, 'loader'));
   await fsyncDir(boot);
+  // 8. Flush /boot again before anything the old configuration names is deleted:
+  // fsync puts the rename in /boot's journal, but GRUB reads the filesystem without
+  // replaying it, so until a checkpoint it still follows the old loader symlink. A
+  // power cut then (cleanup having removed the old boot links on the root fs, which
+  // Linux does replay) left GRUB's old menu pointing at nothing (found by the VM
+  // power-cut test and its write-log replay).
+  await flushForSwap(s.path);
   crashPoint('after-swap');
   return froze;
 }

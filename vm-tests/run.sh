@@ -6,9 +6,10 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/setup.sh
 
-# QEMU and OVMF to boot; GRUB's EFI modules; GPT, FAT and ext4 tools to build the image
-# without loop devices; binutils (strings) to read kernel module dependencies.
-PKGS=(qemu-system-x86 ovmf grub-efi-amd64-bin grub-common mtools dosfstools gdisk e2fsprogs cpio bubblewrap binutils)
+# QEMU and OVMF to boot; qemu-img (qemu-utils) for the power-cut overlays; GRUB's EFI
+# modules; GPT, FAT and ext4 tools to build the image without loop devices; binutils
+# (strings) to read kernel module dependencies.
+PKGS=(qemu-system-x86 qemu-utils ovmf grub-efi-amd64-bin grub-common mtools dosfstools gdisk e2fsprogs cpio bubblewrap binutils)
 . scripts/apt-ensure.sh
 apt_ensure "${PKGS[@]}"
 

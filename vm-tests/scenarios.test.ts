@@ -9,36 +9,27 @@
 //   3  reboot                         v2 boots, the /etc edit survived, v1 is the rollback
 //   4  `atomic host rollback`
 //   5  reboot                         v1 boots again, v2 is listed after it
+//   6  `atomic host deploy vmtest:testos/x86_64/next` (v3); boot counting is armed
+//   7-9  v3 boots three times and never runs `atomic host boot-complete`
+//   10 GRUB's counter has run out: v1 boots on its own; status says the bootloader fell
+//      back; `boot-complete` makes v1 the default again
+//   11 reboot                         v1 boots as the default, no counting
 // When a boot fails, later scenarios are skipped, and the serial logs and the disk stay
 // in WORK/runs/<machine> (the failure message says where).
 
 import { afterAll, describe, expect, it, type TestContext } from 'vitest';
 import { loadArtifacts, Machine, type Artifacts } from './harness/machine.ts';
-import { commandText, describeBoot } from './harness/report.ts';
+import { expectCleanBoot, expectCommandOk } from './harness/checks.ts';
+import { stripTerminalCodes } from './harness/report.ts';
 import type { VmResult } from './harness/qemu.ts';
 
 interface StatusJson {
   deployments: { checksum: string; version: string | null; booted: boolean; origin: string | null; osname: string; serial: number }[];
+  'boot-counting': { kind: string; remaining?: number };
 }
 
 const art: Artifacts = loadArtifacts();
 const deploymentPath = (v: string, serial = 0): string => `/ostree/deploy/testos/deploy/${art.commits[v]}.${serial}`;
-
-/** Fails with the boot's summary and where its log and disk are kept. */
-function expectCleanBoot(m: Machine, r: VmResult): void {
-  const where = `serial log ${r.serialLog}, disk ${m.disk}`;
-  expect(r.timedOut, `${r.name} timed out (${where}): ${describeBoot(r.report)}`).toBe(false);
-  expect(r.report.initramfsFailure, `${r.name}: initramfs failed (${where})`).toBeNull();
-  expect(r.report.panic, `${r.name}: kernel panic (${where})`).toBeNull();
-  expect(r.report.done, `${r.name}: the guest did not finish its action (${where}): ${describeBoot(r.report)}`).not.toBeNull();
-  expect(r.exitCode, `${r.name}: QEMU exit status (${where}); stderr: ${r.stderr}`).toBe(0);
-}
-
-function expectCommandOk(m: Machine, r: VmResult, name: string): string {
-  const text = commandText(r.report, name);
-  expect(r.report.commands[name]!.rc, `${r.name}: \`${name}\` in the guest failed (serial log ${r.serialLog}):\n${text}`).toBe(0);
-  return text;
-}
 
 function statusOf(m: Machine, r: VmResult): StatusJson {
   return JSON.parse(expectCommandOk(m, r, 'status')) as StatusJson;
@@ -77,7 +68,8 @@ describe('vm: upgrade and rollback change what boots', () => {
     const st = statusOf(m, r);
     expect(st.deployments.map((d) => [d.version, d.checksum, d.booted])).toEqual([['1', art.commits['1'], true]]);
     expect(st.deployments[0]!.origin).toBe('vmtest:testos/x86_64/stable');
-    expect(expectCommandOk(m, r, 'status-text')).toMatch(/● vmtest:testos\/x86_64\/stable/);
+    // The status table: * on the booted row, which follows vmtest:testos/x86_64/stable.
+    expect(expectCommandOk(m, r, 'status-text')).toMatch(/^\* \d{4}-\d\d-\d\d \d\d:\d\d:\d\d\s+1\s+[0-9a-f]{10}\s+\S+\s+vmtest:testos\/x86_64\/stable$/m);
   }));
 
   it('2. upgrade in the guest, reboot: v2 boots, the /etc edit survived, v1 is the rollback', (ctx) => step(ctx, async () => {
@@ -126,6 +118,65 @@ describe('vm: upgrade and rollback change what boots', () => {
     expect(r.report.facts['etc-marker']).toBe('edited on v1');
     const st = statusOf(m, r);
     expect(st.deployments.map((d) => [d.version, d.booted])).toEqual([['1', true], ['2', false]]);
+  }));
+
+  // GRUB's boot-counting variables as GRUB left them on disk (it writes grubenv in place).
+  const grubenv = (): Record<string, string> => {
+    const text = m.image().readFile('boot', '/grub/grubenv') ?? '';
+    return Object.fromEntries([...text.matchAll(/^(boot_[a-z_]+)=(.*)$/gm)].map((x) => [x[1]!, x[2]!]));
+  };
+
+  it('5. boot counting: a v3 that never confirms its boot runs out of attempts and v1 boots again on its own', (ctx) => step(ctx, async () => {
+    // From v1 (booted, default), deploy v3 from the other branch: the new menu is v3, v1.
+    const dep = await m.boot({ action: 'vmtest_run deploy atomic host deploy vmtest:testos/x86_64/next\nvmtest_run status atomic host status\n' });
+    expectCleanBoot(m, dep);
+    expect(dep.report.facts.version).toBe('1');
+    expectCommandOk(m, dep, 'deploy');
+    // Armed before the swap: 3 attempts for v3's entry (BootAttempts in status).
+    expect(expectCommandOk(m, dep, 'status')).toMatch(/BootAttempts: 3 left until boot-complete/);
+    const armed = grubenv();
+    expect(armed.boot_counter, JSON.stringify(armed)).toBe('3');
+    expect(armed.boot_success).toBe('0');
+    expectDiskClean(m);
+
+    // Three boots of v3, none of which runs boot-complete: GRUB counts each one down.
+    for (const left of ['2', '1', '0']) {
+      const r = await m.boot({ action: '' });
+      expectCleanBoot(m, r);
+      expect(r.report.facts.version, `${r.name}: v3 should boot while attempts are left`).toBe('3');
+      expect(stripTerminalCodes(r.serial)).toContain(`atomic: boot_counter=${left} default=0`);
+      expect(grubenv().boot_counter).toBe(left);
+    }
+
+    // Attempts used up: GRUB boots entry 1 (v1) by itself and records boot_counter=-1.
+    const fb = await m.boot({
+      action: [
+        'vmtest_run status-text atomic host status',
+        'vmtest_run status-json atomic host status --json',
+        'vmtest_run boot-complete atomic host boot-complete',
+        'vmtest_run status atomic host status --json',
+      ].join('\n'),
+    });
+    expectCleanBoot(m, fb);
+    expect(stripTerminalCodes(fb.serial)).toContain('atomic: boot_counter=-1 default=1');
+    expect(fb.report.facts.version).toBe('1');
+    expect(fb.report.facts.deployment).toMatch(new RegExp(`^/ostree/deploy/testos/deploy/${art.commits['1']}\\.\\d+$`));
+    const text = expectCommandOk(m, fb, 'status-text');
+    expect(text).toContain('Warning: the default deployment ran out of boot attempts; the bootloader booted the previous one');
+    const before = JSON.parse(expectCommandOk(m, fb, 'status-json')) as StatusJson;
+    expect(before['boot-counting'].kind).toBe('fell-back');
+    expect(before.deployments.map((d) => [d.version, d.booted])).toEqual([['3', false], ['1', true]]);
+    expect(expectCommandOk(m, fb, 'boot-complete')).toContain('the bootloader fell back to this deployment, which is the default again');
+    const after = statusOf(m, fb);
+    expect(after.deployments.map((d) => [d.version, d.booted])).toEqual([['1', true], ['3', false]]);
+    expect(after['boot-counting'].kind).toBe('inactive');
+    expectDiskClean(m);
+
+    // v1 is the default again; GRUB counts nothing.
+    const r = await m.boot({ action: '' });
+    expectCleanBoot(m, r);
+    expect(r.report.facts.version).toBe('1');
+    expect(stripTerminalCodes(r.serial)).not.toContain('atomic: boot_counter=');
   }));
 
   afterAll(() => {

@@ -4,8 +4,9 @@
 // debugfs replays the ext4 journal: what they see is what GRUB will boot.
 
 import { execFileSync } from 'node:child_process';
-import { appendFileSync, existsSync, mkdirSync, readFileSync, rmSync } from 'node:fs';
+import { appendFileSync, existsSync, mkdirSync, readFileSync, rmSync, statSync } from 'node:fs';
 import { join } from 'node:path';
+import { DiskImage, type Part, type Partitions } from './disk.ts';
 import { runVm, startVm, type RunningVm, type VmOptions, type VmResult } from './qemu.ts';
 
 /** The work directory the build scripts fill (vm-tests/lib.sh). */
@@ -17,7 +18,10 @@ export interface Artifacts {
   tools: string;
   repo: string;
   /** Partition byte offsets and sizes of disk.img. */
-  partitions: Record<'esp' | 'boot' | 'root', { offset: number; size: number }>;
+  partitions: Partitions;
+  /** Sizes of the guest kernel and initramfs (what a complete boot entry points at). */
+  kernelSize: number;
+  initramfsSize: number;
   /** Commit checksum of each test OS version ('1', '2', '3'). */
   commits: Record<string, string>;
 }
@@ -34,7 +38,10 @@ export function loadArtifacts(): Artifacts {
   }
   const commits: Record<string, string> = {};
   for (const v of ['1', '2', '3']) commits[v] = readFileSync(join(WORK, `os/v${v}.commit`), 'utf8').trim();
-  return { disk: join(WORK, 'disk.img'), tools: join(WORK, 'tools.img'), repo: join(WORK, 'repo.img'), partitions, commits };
+  return {
+    disk: join(WORK, 'disk.img'), tools: join(WORK, 'tools.img'), repo: join(WORK, 'repo.img'), partitions, commits,
+    kernelSize: statSync(join(WORK, 'guest/vmlinuz')).size, initramfsSize: statSync(join(WORK, 'guest/initramfs.img')).size,
+  };
 }
 
 /** Appends one line per boot to WORK/runs/timings.txt and prints it. */
@@ -60,23 +67,53 @@ export interface BootOptions {
   writeLog?: boolean;
 }
 
+export interface MachineOptions {
+  /**
+   * The boot disk is a qcow2 overlay whose backing file is the built disk.img (~0.1 s to
+   * make, and the base stays untouched). Writes the guest had not flushed may then be
+   * lost at a SIGKILL, like a disk's volatile write cache; flushed ones are kept. Host
+   * checks read a raw conversion (image()). Default: a private sparse raw copy.
+   */
+  overlay?: boolean;
+}
+
 /** One machine with its own boot disk, in WORK/runs/NAME. */
 export class Machine {
   readonly name: string;
   readonly runDir: string;
   readonly disk: string;
+  readonly format: 'raw' | 'qcow2';
   readonly art: Artifacts;
   boots = 0;
+  private views = 0;
 
-  constructor(name: string, art: Artifacts = loadArtifacts()) {
+  constructor(name: string, art: Artifacts = loadArtifacts(), opts: MachineOptions = {}) {
     this.name = name;
     this.art = art;
     this.runDir = join(WORK, 'runs', name);
     rmSync(this.runDir, { recursive: true, force: true });
     mkdirSync(this.runDir, { recursive: true });
-    this.disk = join(this.runDir, 'disk.img');
-    // Sparse copy: ~0.01 s for the 940 MiB image.
-    execFileSync('cp', ['--sparse=always', art.disk, this.disk]);
+    if (opts.overlay) {
+      this.format = 'qcow2';
+      this.disk = join(this.runDir, 'disk.qcow2');
+      execFileSync('qemu-img', ['create', '-q', '-f', 'qcow2', '-F', 'raw', '-b', art.disk, this.disk]);
+    } else {
+      this.format = 'raw';
+      this.disk = join(this.runDir, 'disk.img');
+      // Sparse copy: ~0.01 s for the 940 MiB image.
+      execFileSync('cp', ['--sparse=always', art.disk, this.disk]);
+    }
+  }
+
+  /**
+   * The boot disk as a raw image for host-side reads, as it is now (QEMU not running):
+   * the disk itself when raw, else a fresh sparse conversion of the overlay in the run dir.
+   */
+  image(): DiskImage {
+    if (this.format === 'raw') return new DiskImage(this.disk, this.art.partitions);
+    const raw = join(this.runDir, `view-${++this.views}.img`);
+    execFileSync('qemu-img', ['convert', '-f', 'qcow2', '-O', 'raw', this.disk, raw]);
+    return new DiskImage(raw, this.art.partitions);
   }
 
   private vmOptions(o: BootOptions): VmOptions {
@@ -85,7 +122,7 @@ export class Machine {
       name: `${this.name}-${this.boots}`,
       runDir: this.runDir,
       disks: [
-        { path: this.disk, writeLog: o.writeLog ? join(this.runDir, `writes-${this.boots}.log`) : undefined },
+        { path: this.disk, format: this.format, writeLog: o.writeLog ? join(this.runDir, `writes-${this.boots}.log`) : undefined },
         { path: this.art.tools, readonly: true },
         { path: this.art.repo, readonly: true },
       ],
@@ -110,31 +147,23 @@ export class Machine {
   }
 
   /** debugfs -R CMD on one partition of the boot disk (read-only, journal not replayed). */
-  debugfs(part: 'boot' | 'root', cmd: string): string {
-    const { offset } = this.art.partitions[part];
-    return execFileSync('debugfs', ['-R', cmd, `${this.disk}?offset=${offset}`], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'] });
+  debugfs(part: Part, cmd: string): string {
+    return this.image().debugfs(part, cmd);
   }
 
   /** Target of a symlink as GRUB sees it, e.g. readLink('boot', '/loader') → 'loader.1'. */
-  readLink(part: 'boot' | 'root', path: string): string | null {
-    const m = /Fast link dest: "([^"]*)"/.exec(this.debugfs(part, `stat ${path}`));
-    return m === null ? null : m[1]!;
+  readLink(part: Part, path: string): string | null {
+    return this.image().readLink(part, path);
   }
 
   /** `e2fsck -fn` of a partition: null when clean, else its output. */
-  fsck(part: 'boot' | 'root'): string | null {
-    const { offset } = this.art.partitions[part];
-    try {
-      execFileSync('e2fsck', ['-fn', `${this.disk}?offset=${offset}`], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'] });
-      return null;
-    } catch (err) {
-      const e = err as { stdout?: string; stderr?: string };
-      return `${e.stdout ?? ''}${e.stderr ?? ''}`;
-    }
+  fsck(part: Part): string | null {
+    return this.image().fsck(part);
   }
 
   /** Deletes the disk copy (after a passing test); logs stay. */
   discardDisk(): void {
     rmSync(this.disk, { force: true });
+    for (let i = 1; i <= this.views; i++) rmSync(join(this.runDir, `view-${i}.img`), { force: true });
   }
 }

@@ -13,8 +13,10 @@ export const OVMF_VARS = '/usr/share/OVMF/OVMF_VARS_4M.fd';
 
 /** One virtio disk. */
 export interface DiskSpec {
-  /** Raw image file. */
+  /** Image file. */
   path: string;
+  /** Default raw. A qcow2 overlay (backing file: the base image) keeps runs independent and cheap. */
+  format?: 'raw' | 'qcow2';
   readonly?: boolean;
   /**
    * Record every write to this dm-log-writes file (QEMU's blklogwrites driver), for
@@ -114,7 +116,7 @@ export function qemuArgs(o: VmOptions, serialLog: string): string[] {
         '-device', `virtio-blk-pci,drive=w${i}`,
       );
     } else {
-      args.push('-drive', `file=${d.path},format=raw,if=virtio,cache=writeback${d.readonly ? ',readonly=on' : ''}`);
+      args.push('-drive', `file=${d.path},format=${d.format ?? 'raw'},if=virtio,cache=writeback${d.readonly ? ',readonly=on' : ''}`);
     }
   });
   if (o.action !== undefined) args.push('-fw_cfg', `name=opt/vmtest/action,file=${join(o.runDir, 'action.sh')}`);
