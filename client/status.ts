@@ -159,7 +159,7 @@ export function renderStatusTable(st: HostStatus): string {
   if (st.bootCounting.kind === 'fell-back') {
     out.push('Warning: the default deployment ran out of boot attempts; the bootloader booted the previous one');
   } else if (st.bootCounting.kind === 'trying') {
-    out.push(`Boot attempts left for the default deployment until boot-complete: ${st.bootCounting.remaining}`);
+    out.push(`BootAttempts: ${st.bootCounting.remaining} left until boot-complete`);
   }
   const booted = st.deployments.find((d) => d.booted);
   if (booted?.signature) out.push(`Signature of the booted deployment (*): ${formatSignature(booted.signature)}`);
