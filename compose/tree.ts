@@ -29,6 +29,7 @@ import type { RpmArchive, RpmPackage } from './rpm/index.ts';
 import { readRpm } from './rpm/index.ts';
 import { resolveInRoot, runScriptletPhases, type ScriptletKind, type ScriptletPackage } from './sandbox/index.ts';
 import { loadTreefile, nextAutomaticVersion, treefileChecksum, type Treefile } from './treefile/index.ts';
+import { formatSize } from '../common/format.ts';
 
 export interface ComposeTreeOptions {
   /** Target repository (must exist). */
@@ -195,18 +196,6 @@ function repoChecksum(p: ResolvedPackage): string {
   return `${p.checksum.type === 'sha' ? 'sha1' : p.checksum.type}:${p.checksum.value}`;
 }
 
-function sizeText(bytes: number): string {
-  if (bytes < 1000) return `${bytes} bytes`;
-  const units = ['kB', 'MB', 'GB', 'TB'];
-  let v = bytes;
-  let i = -1;
-  do {
-    v /= 1000;
-    i++;
-  } while (v >= 1000 && i < units.length - 1);
-  return `${v.toFixed(1)} ${units[i]}`;
-}
-
 /** Script kinds compose/rpm and compose/sandbox share; the triggers keep their prefixes. */
 function scriptletPackage(pkg: RpmPackage): ScriptletPackage {
   return {
@@ -328,7 +317,7 @@ export async function composeTree(opts: ComposeTreeOptions): Promise<ComposeTree
 
     // 5. Download.
     const fetched = await downloadPackages(pkgs, metadata, cachedir, {
-      onPlan: (count, bytes) => log(`Will download: ${count} package${count === 1 ? '' : 's'} (${sizeText(bytes)})`),
+      onPlan: (count, bytes) => log(`Will download: ${count} package${count === 1 ? '' : 's'} (${formatSize(bytes)})`),
       onRepo: (id, count) => log(`Downloading from '${id}'... ${count} package${count === 1 ? '' : 's'}`),
       onFetched: (done, total) => progress('Downloading packages', done, total),
     });
