@@ -7,14 +7,15 @@
 #                 the grub.cfg the client generates, kernels under ostree/);
 #        p3 root  (ext4, 768 MiB): the sysroot (ostree/repo, ostree/deploy/testos, …).
 # The sysroot is made by the client: `atomic host init --bootloader grub2`, `os-init`,
-# the remote, a pull of v1 from WORK/repo-v1 and `atomic host deploy`.
+# the remote (commits must carry the stream's ed25519 signature, WORK/os/stream.pub), a
+# pull of v1 from WORK/repo-v1 and `atomic host deploy`.
 # WORK/disk.img.offsets records the partitions' byte offsets and sizes for the harness.
 set -euo pipefail
 . "$(dirname "$0")/lib.sh"
 
 img=$WORK/disk.img
 b=$WORK/image
-inputs=("$0" "$VMT/grub-stub.ts" "$WORK/os/v1.commit" "$ROOT/bootloader/grub.ts" "$ROOT/client/swap.ts" "$ROOT/client/deploy.ts" "$ROOT/client/bootconfig.ts")
+inputs=("$0" "$VMT/grub-stub.ts" "$WORK/os/v1.commit" "$WORK/os/stream.pub" "$ROOT/bootloader/grub.ts" "$ROOT/client/swap.ts" "$ROOT/client/deploy.ts" "$ROOT/client/bootconfig.ts")
 if stamp_ok image "${inputs[@]}" && [ -f "$img" ] && [ -f "$img.offsets" ]; then
 	log "disk image is up to date"
 	exit 0
@@ -32,7 +33,7 @@ t0=$EPOCHREALTIME
 atomic host init --sysroot "$s" --bootloader grub2
 atomic host os-init --sysroot "$s" "$OSNAME" >/dev/null
 # The remote points at the v1 snapshot while building, then at the guest's repository disk.
-remote_add() { atomic repo remote add --repo "$s/ostree/repo" --force --no-gpg-verify --no-sign-verify "$REMOTE" "$1" "$BRANCH"; }
+remote_add() { atomic repo remote add --repo "$s/ostree/repo" --force --no-gpg-verify --sign-verify "ed25519=inline:$(cat "$WORK/os/stream.pub")" "$REMOTE" "$1" "$BRANCH"; }
 remote_add "file://$WORK/repo-v1"
 atomic repo pull --repo "$s/ostree/repo" --progress none "$REMOTE" "$BRANCH" >/dev/null
 kargs=()

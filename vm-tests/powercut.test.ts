@@ -45,7 +45,6 @@ const STEPS = CRASH_POINTS.filter((s) => s !== 'during-cleanup');
 
 const UPGRADE = 'report upgrade-start "$(cut -d\' \' -f1 /proc/uptime)"\nvmtest_run upgrade atomic host upgrade\n';
 const SUCCESS = /^ATOMIC-OUT upgrade: Run "systemctl reboot"|^ATOMIC-EXIT upgrade rc=0$/;
-const sizes = { kernel: art.kernelSize, initramfs: art.initramfsSize };
 
 /** mulberry32: a small seeded PRNG, so a failing set of cut points can be repeated. */
 function prng(seed: number): () => number {
@@ -71,7 +70,7 @@ function diskProblems(img: DiskImage, scratch: string): { view: BootView; proble
       const out = replayed.fsck(part);
       if (out !== null) problems.push(`e2fsck -fn ${part} (journal replayed) is not clean: ${out}`);
     }
-    const view = inspectBoot(img, replayed, sizes);
+    const view = inspectBoot(img, replayed, art.bootFiles);
     problems.push(...view.problems.map((p) => `boot menu as GRUB sees it (/boot/loader -> ${view.loader}): ${p}`));
     return { view, problems };
   } finally {

@@ -7,9 +7,9 @@ cd "$(dirname "$0")/.."
 bash scripts/setup.sh
 
 # QEMU and OVMF to boot; qemu-img (qemu-utils) for the power-cut overlays; GRUB's EFI
-# modules; GPT, FAT and ext4 tools to build the image without loop devices; binutils
-# (strings) to read kernel module dependencies.
-PKGS=(qemu-system-x86 qemu-utils ovmf grub-efi-amd64-bin grub-common mtools dosfstools gdisk e2fsprogs cpio bubblewrap binutils)
+# modules; GPT, FAT and ext4 tools to build the image without loop devices; rpmbuild,
+# createrepo_c and bwrap to build and compose the test OS (scripts/setup.sh has them too).
+PKGS=(qemu-system-x86 qemu-utils ovmf grub-efi-amd64-bin grub-common mtools dosfstools gdisk e2fsprogs rpm createrepo-c bubblewrap)
 . scripts/apt-ensure.sh
 apt_ensure "${PKGS[@]}"
 

@@ -71,3 +71,19 @@ describe('treefiles/fedora-atomic/fedora-atomic-host.json', () => {
     expect(ppc.packages).toContain('ppc64-utils');
   });
 });
+
+describe('treefiles/testos.yaml and testos-next.yaml (the VM tests\' OS)', () => {
+  it('load: the next stream includes the stable one and changes only the ref', async () => {
+    const stable = await loadTreefile(join(TREEFILES, 'testos.yaml'), { basearch: 'x86_64' });
+    const next = await loadTreefile(join(TREEFILES, 'testos-next.yaml'), { basearch: 'x86_64' });
+    expect(stable.ref).toBe('testos/x86_64/stable');
+    expect(next.ref).toBe('testos/x86_64/next');
+    expect(stable.repos).toEqual(['testos']);
+    expect(stable.packages).toEqual(['testos-init', 'testos-node-runtime', 'testos-release']);
+    expect(stable).toMatchObject({ bootLocation: 'modules', tmpIsDir: true, selinux: false, recommends: false, warnings: [] });
+    expect(next.sources).toEqual([join(TREEFILES, 'testos-next.yaml'), join(TREEFILES, 'testos.yaml')]);
+    for (const k of ['packages', 'repos', 'bootLocation', 'tmpIsDir', 'selinux', 'recommends', 'documentation', 'ignoreRemovedUsers', 'ignoreRemovedGroups'] as const) {
+      expect(next[k], k).toEqual(stable[k]);
+    }
+  });
+});

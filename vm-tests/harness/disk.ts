@@ -131,6 +131,12 @@ export interface BootEntryView {
   version: string | null;
 }
 
+/** Sizes of one version's kernel and initramfs (vm-tests/build-os.sh writes them per boot checksum). */
+export interface BootFileSizes {
+  kernel: number;
+  initramfs: number;
+}
+
 export interface BootView {
   /** /boot/loader's target (loader.0 or loader.1). */
   loader: string | null;
@@ -143,10 +149,11 @@ export interface BootView {
  * What a boot of this disk would find: GRUB's view of /boot on `bootImg` (the journal not
  * replayed) and Linux's view of the root filesystem on `rootImg` (replayed; the same image
  * when the journal is clean). An entry is complete when its kernel and initramfs are
- * regular files of the expected sizes (when given) and its ostree= path resolves to a
+ * regular files of the expected sizes (when `bootFiles` is given: the sizes by the boot
+ * checksum in their /ostree/OS-BOOTCSUM/ path) and its ostree= path resolves to a
  * deployment with /usr, /sbin/init and an .origin file.
  */
-export function inspectBoot(bootImg: DiskImage, rootImg: DiskImage, sizes: { kernel?: number; initramfs?: number } = {}): BootView {
+export function inspectBoot(bootImg: DiskImage, rootImg: DiskImage, bootFiles?: Record<string, BootFileSizes>): BootView {
   const problems: string[] = [];
   const loader = bootImg.readLink('boot', '/loader');
   if (loader === null || !/^loader\.[01]$/.test(loader)) {
@@ -163,16 +170,20 @@ export function inspectBoot(bootImg: DiskImage, rootImg: DiskImage, sizes: { ker
     const e: BootEntryView = { title, linux: words[0] ?? '', initrd, ostree, deployment: null, version: null };
     entries.push(e);
     const what = `entry '${title}' of /boot/${loader}/grub.cfg`;
-    const file = (path: string, kind: string, size: number | undefined): void => {
+    const file = (path: string, kind: 'kernel' | 'initramfs'): void => {
       const real = bootImg.realpath('boot', path);
       const l = real === null ? null : bootImg.lookup('boot', real);
-      if (l === null || l.type !== 'regular') problems.push(`${what}: ${kind} ${path} is missing`);
-      else if (size !== undefined && l.size !== size) problems.push(`${what}: ${kind} ${path} has ${l.size} bytes, not ${size}`);
+      if (l === null || l.type !== 'regular') return void problems.push(`${what}: ${kind} ${path} is missing`);
+      if (bootFiles === undefined) return;
+      const bootcsum = /\/ostree\/[^/]+-([0-9a-f]{64})\//.exec(path)?.[1];
+      const expected = bootcsum === undefined ? undefined : bootFiles[bootcsum];
+      if (expected === undefined) problems.push(`${what}: ${kind} ${path} is not under the boot checksum of a known version`);
+      else if (l.size !== expected[kind]) problems.push(`${what}: ${kind} ${path} has ${l.size} bytes, not ${expected[kind]}`);
     };
     if (e.linux === '') problems.push(`${what}: no linux line`);
-    else file(e.linux, 'kernel', sizes.kernel);
+    else file(e.linux, 'kernel');
     if (initrd === null) problems.push(`${what}: no initrd line`);
-    else file(initrd, 'initramfs', sizes.initramfs);
+    else file(initrd, 'initramfs');
     if (ostree === null) {
       problems.push(`${what}: no ostree= argument`);
       continue;

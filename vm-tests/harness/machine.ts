@@ -4,9 +4,9 @@
 // debugfs replays the ext4 journal: what they see is what GRUB will boot.
 
 import { execFileSync } from 'node:child_process';
-import { appendFileSync, existsSync, mkdirSync, readFileSync, rmSync, statSync } from 'node:fs';
+import { appendFileSync, existsSync, mkdirSync, readFileSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
-import { DiskImage, type Part, type Partitions } from './disk.ts';
+import { DiskImage, type BootFileSizes, type Part, type Partitions } from './disk.ts';
 import { runVm, startVm, type RunningVm, type VmOptions, type VmResult } from './qemu.ts';
 
 /** The work directory the build scripts fill (vm-tests/lib.sh). */
@@ -19,16 +19,15 @@ export interface Artifacts {
   repo: string;
   /** Partition byte offsets and sizes of disk.img. */
   partitions: Partitions;
-  /** Sizes of the guest kernel and initramfs (what a complete boot entry points at). */
-  kernelSize: number;
-  initramfsSize: number;
+  /** Kernel and initramfs sizes of each version, by boot checksum (what a complete boot entry points at). */
+  bootFiles: Record<string, BootFileSizes>;
   /** Commit checksum of each test OS version ('1', '2', '3'). */
   commits: Record<string, string>;
 }
 
 /** Reads the build's outputs; a clear error when the build has not run. */
 export function loadArtifacts(): Artifacts {
-  const need = ['disk.img', 'disk.img.offsets', 'tools.img', 'repo.img', 'os/v1.commit', 'os/v2.commit', 'os/v3.commit'];
+  const need = ['disk.img', 'disk.img.offsets', 'tools.img', 'repo.img', 'os/v1.commit', 'os/v2.commit', 'os/v3.commit', 'os/boot-files'];
   const missing = need.filter((f) => !existsSync(join(WORK, f)));
   if (missing.length > 0) throw new Error(`vm-tests: ${missing.join(', ')} missing in ${WORK}; run \`bash vm-tests/build.sh\` first`);
   const partitions = {} as Artifacts['partitions'];
@@ -38,9 +37,15 @@ export function loadArtifacts(): Artifacts {
   }
   const commits: Record<string, string> = {};
   for (const v of ['1', '2', '3']) commits[v] = readFileSync(join(WORK, `os/v${v}.commit`), 'utf8').trim();
+  // Lines "VERSION BOOTCSUM KERNEL_SIZE INITRAMFS_SIZE".
+  const bootFiles: Record<string, BootFileSizes> = {};
+  for (const line of readFileSync(join(WORK, 'os/boot-files'), 'utf8').trim().split('\n')) {
+    const [, bootcsum, kernel, initramfs] = line.split(' ');
+    bootFiles[bootcsum!] = { kernel: Number(kernel), initramfs: Number(initramfs) };
+  }
   return {
     disk: join(WORK, 'disk.img'), tools: join(WORK, 'tools.img'), repo: join(WORK, 'repo.img'), partitions, commits,
-    kernelSize: statSync(join(WORK, 'guest/vmlinuz')).size, initramfsSize: statSync(join(WORK, 'guest/initramfs.img')).size,
+    bootFiles,
   };
 }
 
@@ -59,7 +64,7 @@ function recordTiming(r: VmResult): void {
 }
 
 export interface BootOptions {
-  /** Shell run by the guest's init after its report (see vm-tests/os/init for helpers). */
+  /** Shell run by the guest's init after its report (see vm-tests/os/files/init for helpers). */
   action?: string;
   timeoutMs?: number;
   onLine?: (line: string) => void;

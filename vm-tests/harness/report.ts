@@ -1,5 +1,5 @@
 // Parses what the vm-tests guest prints on its serial console (the protocol of
-// vm-tests/os/init). Pure: text in, a BootReport out. Serial logs also hold OVMF's and
+// vm-tests/os/files/init). Pure: text in, a BootReport out. Serial logs also hold OVMF's and
 // GRUB's ANSI escapes and kernel messages; only lines starting with our prefixes count.
 //
 //   ATOMIC-REPORT KEY=VALUE        a fact about this boot (VALUE runs to the end of the line)
