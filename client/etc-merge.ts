@@ -7,6 +7,7 @@ import { createHash, randomBytes } from 'node:crypto';
 import { chmodSync, chownSync, copyFileSync, lchownSync, lstatSync, mkdirSync, readdirSync, readFileSync, readlinkSync, renameSync, rmSync, symlinkSync, unlinkSync, utimesSync, type Stats } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { isErrno, UpdaterError } from '../common/errors.ts';
+import { lstatOrNull } from '../common/fs.ts';
 import { readAllXattrs, setXattr } from '../common/libc.ts';
 
 /** Paths relative to /etc, as `ostree admin config-diff` lists them. */
@@ -14,15 +15,6 @@ export interface EtcDiff {
   modified: string[];
   removed: string[];
   added: string[];
-}
-
-function lstatOrNull(path: string): Stats | null {
-  try {
-    return lstatSync(path);
-  } catch (err) {
-    if (isErrno(err, 'ENOENT') || isErrno(err, 'ENOTDIR')) return null;
-    throw err;
-  }
 }
 
 function fileType(st: Stats): 'd' | 'l' | 'f' | 'o' {

@@ -7,11 +7,12 @@
 // rpm-ostree buffers it outside the journal, and is returned; failures carry its tail.
 
 import { spawn } from 'node:child_process';
-import { existsSync, lstatSync, type Stats } from 'node:fs';
+import { existsSync } from 'node:fs';
 import { mkdtemp, open, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { isErrno, UpdaterError } from '../../common/errors.ts';
+import { lstatOrNull } from '../../common/fs.ts';
 
 /** How much of the tree a sandboxed command may change (rpm-ostree's BubblewrapMutability). */
 export type Mutability = 'immutable' | 'mutable';
@@ -71,15 +72,6 @@ const RO_SYS = ['/sys/block', '/sys/bus', '/sys/class', '/sys/dev', '/sys/device
 export const DEFAULT_TIMEOUT_MS = 10 * 60 * 1000;
 /** Largest amount of output kept in memory; earlier output is dropped. */
 const MAX_OUTPUT = 1 << 20;
-
-function lstatOrNull(path: string): Stats | null {
-  try {
-    return lstatSync(path);
-  } catch (err) {
-    if (isErrno(err, 'ENOENT') || isErrno(err, 'ENOTDIR')) return null;
-    throw err;
-  }
-}
 
 /** The directory of the root shown as /etc: `etc` when present, else `usr/etc` (ostree layout). */
 export function etcDirOf(rootfs: string): string | null {
