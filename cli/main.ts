@@ -3,28 +3,36 @@
 
 import { Command, CommanderError } from 'commander';
 import { UpdaterError } from '../common/errors.ts';
-import { registerRepoCommands } from './commands/repo.ts';
-import { registerHostCommands } from './commands/host.ts';
-import { registerComposeCommands } from './commands/compose.ts';
 
 /** Exit statuses: 1 for errors (as ostree), 2 for usage errors. */
 export const EXIT_FAILURE = 1;
 export const EXIT_USAGE = 2;
 
-export function buildProgram(): Command {
+/**
+ * The verb groups, each loaded on demand: a host runs `atomic host …` without loading the
+ * compose server's modules (YAML, XML, RPM, libsolv), which halves start-up time.
+ */
+const GROUPS: Record<string, () => Promise<(program: Command) => void>> = {
+  repo: async () => (await import('./commands/repo.ts')).registerRepoCommands,
+  host: async () => (await import('./commands/host.ts')).registerHostCommands,
+  compose: async () => (await import('./commands/compose.ts')).registerComposeCommands,
+};
+
+/** The program with the verb group `argv[0]` names, or with every group (help, unknown verbs). */
+export async function buildProgram(argv: string[] = []): Promise<Command> {
   const program = new Command('atomic')
     .description('Atomic, image-based operating system updates (OSTree compatible)')
     .version('0.1.0')
     .exitOverride()
     .configureOutput({ outputError: (str, write) => write(str.replace(/^error: /, 'error: ')) });
-  registerRepoCommands(program);
-  registerHostCommands(program);
-  registerComposeCommands(program);
+  const first = argv[0];
+  const groups = first !== undefined && Object.hasOwn(GROUPS, first) ? [first] : Object.keys(GROUPS);
+  for (const g of groups) (await GROUPS[g]!())(program);
   return program;
 }
 
 export async function main(argv: string[]): Promise<number> {
-  const program = buildProgram();
+  const program = await buildProgram(argv);
   try {
     await program.parseAsync(argv, { from: 'user' });
     // An action may set its own status (77: `host upgrade --check` found nothing).
