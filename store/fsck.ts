@@ -6,8 +6,9 @@
 import { createHash } from 'node:crypto';
 import { createReadStream, readFileSync, statSync } from 'node:fs';
 import { open, unlink } from 'node:fs/promises';
-import { createInflateRaw, inflateRawSync } from 'node:zlib';
+import { inflateRawSync } from 'node:zlib';
 import { UpdaterError } from '../common/errors.ts';
+import { inflateFile } from '../common/inflate-file.ts';
 import { contentStreamPrefix, type ObjectKind } from './objects/index.ts';
 import type { ContentInfo, Repo } from './repo/repo.ts';
 import { objectKey } from './traverse.ts';
@@ -47,14 +48,8 @@ export async function computeContentChecksum(repo: Repo, csum: string): Promise<
   const h = createHash('sha256').update(contentStreamPrefix(info.header));
   let n = 0;
   if (repo.mode === 'archive') {
-    const raw = createReadStream(info.path, { start: 8 + (await headerLength(info.path)) });
-    const inflate = createInflateRaw();
-    raw.on('error', (e) => inflate.destroy(e));
     try {
-      for await (const chunk of raw.pipe(inflate)) {
-        h.update(chunk as Buffer);
-        n += (chunk as Buffer).length;
-      }
+      n = await inflateFile(info.path, 8 + (await headerLength(info.path)), (chunk) => void h.update(chunk));
     } catch (err) {
       throw new UpdaterError('STORE_OBJECT_CORRUPT', `object ${csum}.file: compressed data is corrupt (${(err as Error).message})`, { cause: err });
     }

@@ -3,10 +3,10 @@
 // `.filez` content is parsed, inflated, and its content stream re-hashed.
 
 import { createHash } from 'node:crypto';
-import { createReadStream } from 'node:fs';
 import { open } from 'node:fs/promises';
-import { createInflateRaw, inflateRawSync } from 'node:zlib';
+import { inflateRawSync } from 'node:zlib';
 import { UpdaterError } from '../../common/errors.ts';
+import { inflateFile } from '../../common/inflate-file.ts';
 import {
   contentStreamPrefix, decodeArchivePrefix, decodeCommit, decodeDirmeta, decodeDirtree, sha256Hex,
   type Commit, type DirMeta, type DirTree, type FileHeader,
@@ -95,16 +95,13 @@ export async function verifyArchiveFile(csum: string, path: string, from: string
   const { header, size, dataOffset } = parsed;
   const h = createHash('sha256').update(contentStreamPrefix(header));
   let n = 0;
+  let seen = 0;
   if (!header.symlinkTarget) {
-    const raw = createReadStream(path, { start: dataOffset, highWaterMark: 1 << 20 });
-    const inflate = createInflateRaw();
-    raw.on('error', (e) => inflate.destroy(e));
     try {
-      for await (const chunk of raw.pipe(inflate)) {
-        h.update(chunk as Buffer);
-        n += (chunk as Buffer).length;
-        if (n > size) break;
-      }
+      n = await inflateFile(path, dataOffset, (chunk) => {
+        h.update(chunk);
+        return (seen += chunk.length) <= size;
+      });
     } catch (err) {
       throw corrupt(csum, 'filez', from, `compressed data is corrupt (${(err as Error).message})`, err);
     }
