@@ -14,20 +14,25 @@
 //   scripts made of the file);
 // - while a tree is linked, a marker in the cache lets the next compose find objects damaged
 //   by a compose that was killed meanwhile (pkgcache.ts recoverPkgCache).
+//
+// The same bookkeeping makes the final commit cheap (docs/compose-speed.md): after `verify`,
+// every linked inode is known to still be its object, so `devinoMap` hands the commit their
+// checksums (ostree's devino cache) and only files the scripts and postprocessing made or
+// changed are read and hashed. Each package is checked out from its flattened manifest
+// (pkgcache.ts packageManifest): one small file per package instead of its dirtrees.
 
-import { chmodSync, chownSync, copyFileSync, lchownSync, linkSync, lstatSync, mkdirSync, readFileSync, readlinkSync, renameSync, symlinkSync, unlinkSync, existsSync } from 'node:fs';
+import { chmodSync, chownSync, copyFileSync, lchownSync, linkSync, lstatSync, mkdirSync, readFileSync, renameSync, symlinkSync, unlinkSync, existsSync } from 'node:fs';
 import { randomBytes } from 'node:crypto';
 import { dirname, join } from 'node:path';
 import { UpdaterError } from '../common/errors.ts';
 import { lstatOrNull } from '../common/fs.ts';
 import { readAllXattrs, setXattr } from '../common/libc.ts';
 import type { DirMeta, Repo } from '../store/index.ts';
-import { mergeById } from './install.ts';
-import { objectIntact } from './pkgcache.ts';
+import { mergeById, realDirIn } from './install.ts';
+import { objectIntact, packageManifest } from './pkgcache.ts';
 import { parseGroup, parsePasswd } from './rootfs/index.ts';
 import type { RpmPackage } from './rpm/index.ts';
 
-const MAX_SYMLINKS = 40;
 const S_IFMT = 0o170000;
 const S_IFDIR = 0o040000;
 
@@ -48,6 +53,7 @@ interface Linked {
   rel: string;
   ctimeNs: bigint;
   ino: bigint;
+  dev: bigint;
   pkg: number;
 }
 
@@ -79,35 +85,37 @@ export class TreeAssembly {
    * `mergeById` paths that already exist keep their lines and gain the package's new names.
    */
   async checkout(commit: string, pkg: RpmPackage, index: number, opts: { mergeById?: Set<string> } = {}): Promise<void> {
-    const c = await this.cache.loadCommit(commit);
+    const m = await packageManifest(this.cache, commit);
     const listed = new Set(pkg.files.filter((f) => (f.mode & S_IFMT) === S_IFDIR).map((f) => f.path));
     const what = pkg.nevra;
-    if (listed.has('/')) this.applyDirMeta('', await this.cache.loadDirmeta(c.rootMeta));
-    await this.walk(c.rootTree, '', listed, index, what, opts.mergeById);
-  }
-
-  private async walk(treeCsum: string, logical: string, listed: Set<string>, index: number, what: string, merge: Set<string> | undefined): Promise<void> {
-    const tree = await this.cache.loadDirtree(treeCsum);
-    const real = this.realDir(logical, what);
-    for (const f of tree.files) {
-      const lpath = logical === '' ? f.name : `${logical}/${f.name}`;
-      this.placeFile(f.checksum, `/${lpath}`, real === '' ? f.name : `${real}/${f.name}`, index, what, merge);
-    }
-    for (const d of tree.dirs) {
-      const lpath = logical === '' ? d.name : `${logical}/${d.name}`;
-      const rel = real === '' ? d.name : `${real}/${d.name}`;
-      const st = lstatOrNull(join(this.root, rel));
-      if (st === null) {
+    const merge = opts.mergeById;
+    if (listed.has('/')) this.applyDirMeta('', await this.cache.loadDirmeta(m.rootMeta));
+    // Real (symlink-resolved) path of each directory of the package, resolved when it is
+    // reached, as a recursive walk would.
+    const reals = new Map<string, string>([['', this.realDir('', what)]]);
+    for (const [kind, lpath, csum, size] of m.entries) {
+      const slash = lpath.lastIndexOf('/');
+      const parent = slash < 0 ? '' : lpath.slice(0, slash);
+      const name = slash < 0 ? lpath : lpath.slice(slash + 1);
+      const real = reals.get(parent);
+      if (real === undefined) throw new UpdaterError('COMPOSE_PKGCACHE_INVALID', `package cache ${this.cache.path}: the manifest of ${commit} (${what}) lists /${lpath} before its directory`);
+      const rel = real === '' ? name : `${real}/${name}`;
+      if (kind !== 'd') {
+        this.placeFile(csum, `/${lpath}`, rel, index, what, merge, kind === 'f' && size > 0);
+        continue;
+      }
+      const st = lstatSync(join(this.root, rel), { throwIfNoEntry: false });
+      if (st === undefined) {
         mkdirSync(join(this.root, rel), { mode: 0o700 });
-        this.applyDirMeta(rel, await this.cache.loadDirmeta(d.metaChecksum));
+        this.applyDirMeta(rel, await this.cache.loadDirmeta(csum));
       } else if (st.isSymbolicLink()) {
         // rpm keeps a symlink where a package lists a directory (usr-merge links): followed below.
       } else if (!st.isDirectory()) {
         throw new UpdaterError('COMPOSE_UNPACK_FAILED', `${what}: /${lpath}: a file of another package is in the way of this directory`);
       } else if (listed.has(`/${lpath}`)) {
-        this.applyDirMeta(rel, await this.cache.loadDirmeta(d.metaChecksum));
+        this.applyDirMeta(rel, await this.cache.loadDirmeta(csum));
       }
-      await this.walk(d.treeChecksum, lpath, listed, index, what, merge);
+      reals.set(lpath, this.realDir(lpath, what));
     }
   }
 
@@ -118,12 +126,27 @@ export class TreeAssembly {
     chmodSync(path, meta.mode & 0o7777);
   }
 
-  private placeFile(csum: string, logical: string, rel: string, index: number, what: string, merge: Set<string> | undefined): void {
+  /** `linkable`: the object is a non-empty regular file (from the manifest). */
+  private placeFile(csum: string, logical: string, rel: string, index: number, what: string, merge: Set<string> | undefined, linkable: boolean): void {
+    this.stats.files++;
+    const dest = join(this.root, rel);
+    // The common case first: an object not yet in the tree, linked where nothing is in the
+    // way. Anything unusual (EEXIST, a missing object) takes the general path below.
+    if (linkable && !this.linked.has(csum) && rel !== 'etc' && !rel.startsWith('etc/') && merge?.has(logical) !== true) {
+      let placed = true;
+      try {
+        linkSync(this.cache.objectPath(csum, 'file'), dest);
+      } catch {
+        placed = false;
+      }
+      if (placed) {
+        this.recordLink(csum, dest, rel, index);
+        return;
+      }
+    }
     const info = this.cache.readContentInfoSync(csum);
     const h = info.header;
-    const dest = join(this.root, rel);
     const st = lstatOrNull(dest);
-    this.stats.files++;
     if (st?.isDirectory()) throw new UpdaterError('COMPOSE_UNPACK_FAILED', `${what}: ${logical}: a directory is in the way of this ${h.symlinkTarget ? `symlink to ${h.symlinkTarget}` : 'file'}`);
     if (h.symlinkTarget) {
       if (st !== null) this.unlinkOwn(dest, st.ino);
@@ -152,9 +175,14 @@ export class TreeAssembly {
       return;
     }
     linkSync(info.path, dest);
-    const ost = lstatSync(info.path, { bigint: true });
-    this.linked.set(csum, { rel, ctimeNs: ost.ctimeNs, ino: ost.ino, pkg: index });
-    this.byIno.set(ost.ino, csum);
+    this.recordLink(csum, dest, rel, index);
+  }
+
+  /** Records a fresh link of object `csum` at `dest`: its inode and the ctime the link gave it. */
+  private recordLink(csum: string, dest: string, rel: string, index: number): void {
+    const st = lstatSync(dest, { bigint: true });
+    this.linked.set(csum, { rel, ctimeNs: st.ctimeNs, ino: st.ino, dev: st.dev, pkg: index });
+    this.byIno.set(st.ino, csum);
     this.stats.hardlinked++;
   }
 
@@ -274,9 +302,36 @@ export class TreeAssembly {
     return [...out].map(([checksum, pkg]) => ({ checksum, pkg }));
   }
 
-  /** Forgets damaged objects once restored. */
+  /**
+   * Forgets damaged objects once restored. The tree keeps the changed file, which is no
+   * longer the cached object's inode (the cache has a new one).
+   */
   restored(csums: Iterable<string>): void {
-    for (const c of csums) this.damaged.delete(c);
+    for (const c of csums) {
+      this.damaged.delete(c);
+      const l = this.linked.get(c);
+      if (l === undefined) continue;
+      this.linked.delete(c);
+      this.byIno.delete(l.ino);
+    }
+  }
+
+  /**
+   * (device, inode) → checksum of every tree file that is still a link to its cached
+   * object, for the final commit (commitDirectory's `devino`), so those files are neither
+   * read nor hashed again. Only valid right after verify() and restored(), with nothing run
+   * in between: verify() has checked every linked object whose inode changed since it was
+   * linked (any write, chmod, chown or xattr change moves the ctime), and the damaged ones
+   * left the set.
+   */
+  devinoMap(): Map<string, string> {
+    const out = new Map<string, string>();
+    for (const [csum, l] of this.linked) if (!this.damaged.has(csum)) out.set(`${l.dev}:${l.ino}`, csum);
+    return out;
+  }
+
+  private realDir(abs: string, what: string, create = true): string {
+    return realDirIn(this.root, abs, what, this.dirCache, create);
   }
 
   private realDirNoCreate(abs: string): string | null {
@@ -285,43 +340,5 @@ export class TreeAssembly {
     } catch {
       return null;
     }
-  }
-
-  /**
-   * The root-relative real path of directory `abs` (root-relative or absolute), creating
-   * missing components (0755) unless `create` is false, and following symlinks inside the
-   * root (an absolute link restarts at the root, `..` stops at it).
-   */
-  private realDir(abs: string, what: string, create = true): string {
-    const hit = this.dirCache.get(abs);
-    if (hit !== undefined) return hit;
-    const pending = abs.split('/').filter((c) => c !== '' && c !== '.');
-    const done: string[] = [];
-    let links = 0;
-    while (pending.length > 0) {
-      const c = pending.shift()!;
-      if (c === '..') {
-        done.pop();
-        continue;
-      }
-      const rel = [...done, c].join('/');
-      const st = lstatOrNull(join(this.root, rel));
-      if (st === null) {
-        if (!create) throw new UpdaterError('COMPOSE_UNPACK_FAILED', `${abs}: /${rel} does not exist`);
-        mkdirSync(join(this.root, rel), { mode: 0o755 });
-      } else if (st.isSymbolicLink()) {
-        if (++links > MAX_SYMLINKS) throw new UpdaterError('COMPOSE_UNPACK_FAILED', `${what}: too many levels of symbolic links under /${abs}`);
-        const target = readlinkSync(join(this.root, rel));
-        if (target.startsWith('/')) done.length = 0;
-        pending.unshift(...target.split('/').filter((x) => x !== '' && x !== '.'));
-        continue;
-      } else if (!st.isDirectory()) {
-        throw new UpdaterError('COMPOSE_UNPACK_FAILED', `${what}: cannot install into /${abs}: /${rel} is not a directory`);
-      }
-      done.push(c);
-    }
-    const out = done.join('/');
-    if (create) this.dirCache.set(abs, out);
-    return out;
   }
 }

@@ -2,6 +2,7 @@
 // back to the treefile that made it. Read with isomorphic-git: no git binary is needed.
 
 import * as fs from 'node:fs';
+import { dirname, join, resolve } from 'node:path';
 
 /** Commit metadata key holding the treefile's git revision. */
 export const GIT_REVISION_KEY = 'atomic.treefile-git-revision';
@@ -11,6 +12,7 @@ export const GIT_REVISION_KEY = 'atomic.treefile-git-revision';
  * not inside one (or it has no commit yet).
  */
 export async function treefileGitRevision(dir: string): Promise<string | undefined> {
+  if (!insideGitWorkTree(dir)) return undefined;
   // Loaded on use: most of a compose never needs it.
   const { default: git } = await import('isomorphic-git');
   let root: string;
@@ -23,5 +25,13 @@ export async function treefileGitRevision(dir: string): Promise<string | undefin
     return await git.resolveRef({ fs, dir: root, ref: 'HEAD' });
   } catch {
     return undefined;
+  }
+}
+
+/** True when `dir` or one of its parents holds `.git` (where isomorphic-git's findRoot looks). */
+function insideGitWorkTree(dir: string): boolean {
+  for (let d = resolve(dir); ; d = dirname(d)) {
+    if (fs.existsSync(join(d, '.git'))) return true;
+    if (dirname(d) === d) return false;
   }
 }

@@ -7,8 +7,8 @@
 // assembled from those commits (assemble.ts).
 
 import { createHash, randomBytes } from 'node:crypto';
-import { createReadStream, createWriteStream, existsSync, linkSync, lchownSync, mkdirSync, readFileSync, readlinkSync, renameSync, rmSync, symlinkSync, chmodSync, unlinkSync, writeFileSync } from 'node:fs';
-import { mkdir, rename, rm, stat } from 'node:fs/promises';
+import { createReadStream, createWriteStream, existsSync, linkSync, lchownSync, lstatSync, mkdirSync, readdirSync, readFileSync, readlinkSync, renameSync, rmSync, statSync, symlinkSync, chmodSync, unlinkSync, writeFileSync } from 'node:fs';
+import { mkdir, rename, rm } from 'node:fs/promises';
 import { basename, dirname, join, resolve } from 'node:path';
 import { pipeline } from 'node:stream/promises';
 import { spawn } from 'node:child_process';
@@ -50,8 +50,12 @@ function hashName(type: string): string {
   return type === 'sha' ? 'sha1' : type;
 }
 
-async function digestOf(path: string, algo: string): Promise<string> {
+/** Files up to this size are hashed from one synchronous read (no thread-pool round trips). */
+const SYNC_DIGEST_LIMIT = 4 << 20;
+
+async function digestOf(path: string, algo: string, size: number): Promise<string> {
   const h = createHash(algo);
+  if (size <= SYNC_DIGEST_LIMIT) return h.update(readFileSync(path)).digest('hex');
   for await (const c of createReadStream(path) as AsyncIterable<Buffer>) h.update(c);
   return h.digest('hex');
 }
@@ -72,8 +76,8 @@ export async function downloadPackages(pkgs: ResolvedPackage[], repos: RepoMetad
       throw new UpdaterError('COMPOSE_DOWNLOAD_FAILED', `${pkg.nevra}: the metadata of repo '${pkg.repo}' gives no checksum for ${pkg.location}`, { hint: 'regenerate the repository metadata with createrepo_c' });
     }
     const dest = packageCachePath(cacheDir, pkg);
-    const st = await stat(dest).catch(() => null);
-    if (st?.isFile() && (pkg.size === null || st.size === pkg.size) && (await digestOf(dest, hashName(pkg.checksum.type))) === pkg.checksum.value) {
+    const st = statSync(dest, { throwIfNoEntry: false });
+    if (st?.isFile() && (pkg.size === null || st.size === pkg.size) && (await digestOf(dest, hashName(pkg.checksum.type), st.size)) === pkg.checksum.value) {
       out[i] = { pkg, path: dest, cached: true };
     } else {
       todo.push(i);
@@ -152,6 +156,47 @@ export function langWanted(lang: string, langs: string[] | undefined): boolean {
 }
 
 /**
+ * The root-relative real path of directory `abs` (absolute or root-relative) inside `root`,
+ * following symlinks inside the root (an absolute link restarts at the root, `..` stops at
+ * it), so no payload path can land outside. Missing components are created (0755) unless
+ * `create` is false, when a missing one is an error. Results are kept in `cache`, which the
+ * caller clears whenever it places a symlink.
+ */
+export function realDirIn(root: string, abs: string, what: string, cache: Map<string, string>, create = true): string {
+  const hit = cache.get(abs);
+  if (hit !== undefined) return hit;
+  const pending = abs.split('/').filter((c) => c !== '' && c !== '.');
+  const shown = `/${pending.join('/')}`;
+  const done: string[] = [];
+  let links = 0;
+  while (pending.length > 0) {
+    const c = pending.shift()!;
+    if (c === '..') {
+      done.pop();
+      continue;
+    }
+    const rel = done.length === 0 ? c : `${done.join('/')}/${c}`;
+    const st = lstatSync(join(root, rel), { throwIfNoEntry: false });
+    if (st === undefined) {
+      if (!create) throw new UpdaterError('COMPOSE_UNPACK_FAILED', `${what ? `${what}: ` : ''}${shown}: /${rel} does not exist`);
+      mkdirSync(join(root, rel), { mode: 0o755 });
+    } else if (st.isSymbolicLink()) {
+      if (++links > MAX_SYMLINKS) throw new UpdaterError('COMPOSE_UNPACK_FAILED', `${what}: too many levels of symbolic links under ${shown}`);
+      const target = readlinkSync(join(root, rel));
+      if (target.startsWith('/')) done.length = 0;
+      pending.unshift(...target.split('/').filter((x) => x !== '' && x !== '.'));
+      continue;
+    } else if (!st.isDirectory()) {
+      throw new UpdaterError('COMPOSE_UNPACK_FAILED', `${what}: cannot install into ${shown}: /${rel} is not a directory`);
+    }
+    done.push(c);
+  }
+  const out = done.join('/');
+  if (create) cache.set(abs, out);
+  return out;
+}
+
+/**
  * An install root being populated, package by package. Owners are looked up by name in the
  * root's /etc/passwd and /etc/group as they are when each file is written; names that do not
  * exist yet (users a %pre creates) are applied by `applyDeferredOwners` after the %pre phase,
@@ -181,40 +226,11 @@ export class InstallRoot {
   }
 
   /**
-   * The root-relative real path of directory `abs`, creating missing components (0755) and
-   * following symlinks inside the root (an absolute link restarts at the root, `..` stops at
-   * it), so no payload path can land outside.
+   * The root-relative real path of directory `abs`, creating missing components, so no
+   * payload path can land outside the root (see realDirIn).
    */
   private realDir(abs: string, what: string): string {
-    const hit = this.dirCache.get(abs);
-    if (hit !== undefined) return hit;
-    const pending = abs.split('/').filter((c) => c !== '' && c !== '.');
-    const done: string[] = [];
-    let links = 0;
-    while (pending.length > 0) {
-      const c = pending.shift()!;
-      if (c === '..') {
-        done.pop();
-        continue;
-      }
-      const rel = [...done, c].join('/');
-      const st = lstatOrNull(join(this.root, rel));
-      if (st === null) {
-        mkdirSync(join(this.root, rel), { mode: 0o755 });
-      } else if (st.isSymbolicLink()) {
-        if (++links > MAX_SYMLINKS) throw new UpdaterError('COMPOSE_UNPACK_FAILED', `${what}: too many levels of symbolic links under ${abs}`);
-        const target = readlinkSync(join(this.root, rel));
-        if (target.startsWith('/')) done.length = 0;
-        pending.unshift(...target.split('/').filter((x) => x !== '' && x !== '.'));
-        continue;
-      } else if (!st.isDirectory()) {
-        throw new UpdaterError('COMPOSE_UNPACK_FAILED', `${what}: cannot install into ${abs}: /${rel} is not a directory`);
-      }
-      done.push(c);
-    }
-    const out = done.join('/');
-    this.dirCache.set(abs, out);
-    return out;
+    return realDirIn(this.root, abs, what, this.dirCache);
   }
 
   /** Sets owner and mode of `rel` (or of `onDisk`, a temporary name it is about to get). */
@@ -391,4 +407,24 @@ export async function writeRpmdb(root: string, rpms: string[], opts: { rpm?: str
   }
   // rpm leaves lock and journal files next to the database; a tree carries none.
   for (const name of ['.rpm.lock', 'rpmdb.sqlite-shm', 'rpmdb.sqlite-wal']) rmSync(join(root, TREE_DBPATH.slice(1), name), { force: true });
+}
+
+/**
+ * Moves a database that writeRpmdb wrote into the empty root `from` to its place in the tree
+ * `root`, when that place is free: TREE_DBPATH reached through real directories (created if
+ * missing) and empty. Returns false, moving nothing, otherwise; the caller then writes the
+ * database in the tree itself.
+ */
+export function moveRpmdb(from: string, root: string): boolean {
+  const parts = TREE_DBPATH.slice(1).split('/');
+  for (let i = 1; i <= parts.length; i++) {
+    const st = lstatSync(join(root, ...parts.slice(0, i)), { throwIfNoEntry: false });
+    if (st !== undefined && !st.isDirectory()) return false;
+  }
+  const dest = join(root, ...parts);
+  if (existsSync(dest) && readdirSync(dest).length > 0) return false;
+  mkdirSync(dest, { recursive: true, mode: 0o755 });
+  const src = join(from, ...parts);
+  for (const name of readdirSync(src)) renameSync(join(src, name), join(dest, name));
+  return true;
 }

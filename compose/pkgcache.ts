@@ -11,11 +11,11 @@
 // Paths are imported as the payload has them (`/etc` stays `/etc`): the move to the OSTree
 // layout happens on the assembled tree, after the scriptlets, as for a freshly unpacked root.
 
-import { mkdtemp, rm, writeFile, readFile, unlink } from 'node:fs/promises';
-import { existsSync, lstatSync, mkdirSync } from 'node:fs';
+import { mkdtemp, writeFile, readFile, unlink } from 'node:fs/promises';
+import { existsSync, lstatSync, mkdirSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { isErrno, prefixError, UpdaterError } from '../common/errors.ts';
-import { commitDirectory, computeContentChecksum, dictGet, objectKey, Repo, traverseCommit, variant, type VarDict } from '../store/index.ts';
+import { commitDirectory, computeContentChecksum, dictGet, objectKey, Repo, traverseCommit, variant, type Transaction, type VarDict } from '../store/index.ts';
 import { InstallRoot } from './install.ts';
 import type { RpmArchive } from './rpm/index.ts';
 
@@ -86,7 +86,9 @@ export async function cachedPackage(cache: Repo, archive: RpmArchive, checksum: 
     const c = await cache.loadCommit(commit);
     if (dictGet(c.metadata, 'rpmostree.repodata_checksum', 's') !== checksum) return null;
     if (dictGet(c.metadata, 'atomic.import-settings', 's') !== settingsKey(settings)) return null;
-    if (await cache.isCommitPartial(commit)) return null;
+    // ostree's partial-commit marker, state/CSUM.commitpartial (isCommitPartial without its
+    // thread-pool stat and exception, once per package of every compose).
+    if (existsSync(join(cache.path, 'state', `${commit}.commitpartial`))) return null;
     return commit;
   } catch {
     return null;
@@ -96,9 +98,11 @@ export async function cachedPackage(cache: Repo, archive: RpmArchive, checksum: 
 /**
  * Imports one RPM into its own commit (or returns the cached one); `checksum` is the RPM's
  * checksum in its repository's metadata (`TYPE:HEX`). `force` imports again even when cached
- * (used to restore objects, see restoreObjects).
+ * (used to restore objects, see restoreObjects). With `transaction` (an open transaction of
+ * the cache) the commit and its ref become visible when the caller commits it, so many
+ * imports share one sync.
  */
-export async function importPackage(cache: Repo, archive: RpmArchive, checksum: string, settings: ImportSettings, opts: { force?: boolean; tmpdir?: string } = {}): Promise<PkgCacheEntry> {
+export async function importPackage(cache: Repo, archive: RpmArchive, checksum: string, settings: ImportSettings, opts: { force?: boolean; tmpdir?: string; transaction?: Transaction } = {}): Promise<PkgCacheEntry> {
   const ref = pkgCacheRef(archive.pkg);
   if (!opts.force) {
     const hit = await cachedPackage(cache, archive, checksum, settings);
@@ -121,10 +125,10 @@ export async function importPackage(cache: Repo, archive: RpmArchive, checksum: 
       ['rpmostree.unpack_version', variant('u', UNPACK_VERSION)],
       ['atomic.import-settings', variant('s', settingsKey(settings))],
     ];
-    const res = await commitDirectory(cache, root.root, { branch: ref, parent: null, timestamp: archive.pkg.buildtime, metadata, noBindings: true });
+    const res = await commitDirectory(cache, root.root, { branch: ref, parent: null, timestamp: archive.pkg.buildtime, metadata, noBindings: true, transaction: opts.transaction });
     return { commit: res.checksum, ref, imported: true };
   } finally {
-    await rm(tmp, { recursive: true, force: true });
+    rmSync(tmp, { recursive: true, force: true });
   }
 }
 
@@ -193,6 +197,64 @@ export async function recoverPkgCache(cache: Repo, log: (l: string) => void = ()
   }
   await clearInUse(cache);
   return bad.size;
+}
+
+/** One entry of a package commit's tree: kind (regular file, symlink, directory), path (root-relative), checksum (dirmeta for a directory), size of a regular file. */
+export type ManifestEntry = ['f' | 'l' | 'd', string, string, number];
+
+/**
+ * A package commit's tree flattened in checkout order: each directory's files, then each
+ * of its subdirectories (the entry, then its contents).
+ */
+export interface PkgManifest {
+  version: number;
+  commit: string;
+  rootMeta: string;
+  entries: ManifestEntry[];
+}
+
+const MANIFEST_VERSION = 1;
+const MANIFEST_DIR = 'atomic-manifests';
+
+/**
+ * The flattened tree of package commit `commit` (derived data, kept next to the cache as
+ * MANIFEST_DIR/COMMIT.json), so assembling a tree reads one small file per package instead
+ * of every dirtree of its commit and every object's header. Built from the commit when
+ * missing or unreadable.
+ */
+export async function packageManifest(cache: Repo, commit: string): Promise<PkgManifest> {
+  const path = join(cache.path, MANIFEST_DIR, `${commit}.json`);
+  try {
+    const m = JSON.parse(readFileSync(path, 'utf8')) as PkgManifest;
+    if (m.version === MANIFEST_VERSION && m.commit === commit && Array.isArray(m.entries) && typeof m.rootMeta === 'string') return m;
+  } catch {
+    // Missing or torn: rebuilt below.
+  }
+  const c = await cache.loadCommit(commit);
+  const entries: ManifestEntry[] = [];
+  const walk = async (tree: string, logical: string): Promise<void> => {
+    const t = await cache.loadDirtree(tree);
+    for (const f of t.files) {
+      const info = cache.readContentInfoSync(f.checksum);
+      entries.push([info.header.symlinkTarget ? 'l' : 'f', logical === '' ? f.name : `${logical}/${f.name}`, f.checksum, info.size]);
+    }
+    for (const d of t.dirs) {
+      const lpath = logical === '' ? d.name : `${logical}/${d.name}`;
+      entries.push(['d', lpath, d.metaChecksum, 0]);
+      await walk(d.treeChecksum, lpath);
+    }
+  };
+  await walk(c.rootTree, '');
+  const m: PkgManifest = { version: MANIFEST_VERSION, commit, rootMeta: c.rootMeta, entries };
+  try {
+    mkdirSync(join(cache.path, MANIFEST_DIR), { recursive: true });
+    const tmp = `${path}.${process.pid}.tmp`;
+    writeFileSync(tmp, JSON.stringify(m));
+    renameSync(tmp, path);
+  } catch {
+    // A cache that cannot keep it rebuilds it next time.
+  }
+  return m;
 }
 
 /** Reads a small text file of the cache, or null. */

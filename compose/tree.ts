@@ -12,12 +12,12 @@ import { mkdtemp, mkdir, rm, writeFile } from 'node:fs/promises';
 import { rmSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { isUpdaterError, prefixError, UpdaterError } from '../common/errors.ts';
-import { commitDirectory, dictGet, encodeVarDict, Repo, resolvePath, variant, type Commit, type VarDict } from '../store/index.ts';
+import { commitDirectory, dictGet, encodeVarDict, Repo, resolvePath, Transaction, variant, type Commit, type VarDict } from '../store/index.ts';
 import { depsolve, type ResolvedPackage } from './depsolve/index.ts';
-import { downloadPackages, writeRpmdb, type FetchedPackage } from './install.ts';
+import { downloadPackages, moveRpmdb, writeRpmdb, type FetchedPackage } from './install.ts';
 import { TreeAssembly } from './assemble.ts';
 import { treefileGitRevision, GIT_REVISION_KEY } from './git.ts';
-import { clearInUse, importPackage, markInUse, objectIntact, openPkgCache, recoverPkgCache } from './pkgcache.ts';
+import { cachedPackage, clearInUse, importPackage, markInUse, objectIntact, openPkgCache, recoverPkgCache } from './pkgcache.ts';
 import { formatRepoLine, loadRepoFiles, selectRepos, syncRepos, type RepoMetadata } from './repos/index.ts';
 import {
   addFiles, applyMachineIdCompat, assembleRootfs, checkPasswdGroup, composeCommitMetadata, computeInputHash, convertVarToTmpfiles, enableUnits,
@@ -233,6 +233,20 @@ function removeFromPackages(root: string, tf: Treefile, installed: Map<string, R
   return n;
 }
 
+/** `fn` over `items`, at most `limit` at a time; results in input order. */
+async function mapLimit<T, R>(items: T[], limit: number, fn: (item: T, i: number) => Promise<R>): Promise<R[]> {
+  const out = new Array<R>(items.length);
+  let next = 0;
+  const worker = async (): Promise<void> => {
+    while (next < items.length) {
+      const i = next++;
+      out[i] = await fn(items[i]!, i);
+    }
+  };
+  await Promise.all(Array.from({ length: Math.min(limit, items.length) }, worker));
+  return out;
+}
+
 /** Parses `KEY=VALUE` (`--add-metadata-string`). */
 export function parseMetadataString(kv: string): [string, string] {
   const eq = kv.indexOf('=');
@@ -384,24 +398,69 @@ async function buildAndCommit(b: BuildInput): Promise<{ commit: string; composej
     }
   }
 
+  const archives: RpmArchive[] = [];
+  for (const f of b.fetched) archives.push(await readRpm(f.path));
+  const timestamp = composeTimestamp(opts.timestamp, archives.map((a) => a.pkg.buildtime), b.prevCommit);
+  // The rpm database records the packages' headers only (rpm --justdb), and the scripts never
+  // see it (their sandbox masks /usr/share/rpm): rpm writes it into a root of its own while
+  // the tree is assembled, and it moves into the tree where it would have been written.
+  const rpms = b.fetched.map((f) => f.path);
+  const dbRoot = join(b.work, 'rpmdb');
+  const rpmdbJob = writeRpmdb(dbRoot, rpms, { sourceDateEpoch: timestamp }).then(() => null, (err: unknown) => err);
+  const writeDb = async (): Promise<void> => {
+    const err = await rpmdbJob;
+    if (err !== null) throw err;
+    if (!moveRpmdb(dbRoot, installDir)) await writeRpmdb(installDir, rpms, { sourceDateEpoch: timestamp });
+  };
+  try {
+    return await assembleAndCommit(b, { archives, timestamp, mergeById, previousLib, writeDb });
+  } finally {
+    // A failed compose lets rpm finish before the work directory is removed.
+    await rpmdbJob;
+  }
+}
+
+interface AssemblyInput {
+  archives: RpmArchive[];
+  timestamp: number;
+  mergeById: Set<string>;
+  previousLib: { passwd?: string; group?: string } | undefined;
+  /** Puts the rpm database into the install root. */
+  writeDb: () => Promise<void>;
+}
+
+async function assembleAndCommit(b: BuildInput, { archives, timestamp, mergeById, previousLib, writeDb }: AssemblyInput): Promise<{ commit: string; composejson?: Record<string, unknown> }> {
+  const { tf, repo, log, warn, opts } = b;
+  const installDir = join(b.work, 'install');
+
   // Unified core (§2.4): each package imported once into its own commit of the package
   // cache, the install root a hardlinked union checkout of those commits.
   const cache = b.cache;
-  const archives: RpmArchive[] = [];
-  for (const f of b.fetched) archives.push(await readRpm(f.path));
   const installed = new Map(archives.map((a) => [a.pkg.name, a.pkg]));
-  const timestamp = composeTimestamp(opts.timestamp, archives.map((a) => a.pkg.buildtime), b.prevCommit);
   const settings = { documentation: tf.documentation, installLangs: tf.installLangs };
-  const commits: string[] = [];
-  let imported = 0;
-  for (const [i, a] of archives.entries()) {
-    b.progress('Importing packages', i, archives.length);
+  // Cache lookups first (read-only, overlapped), then every missing package imported into
+  // one transaction of the cache: one sync for all of them, and none of their refs visible
+  // unless all were imported.
+  const checksums = b.fetched.map((f) => repoChecksum(f.pkg));
+  const commits = await mapLimit(archives, 8, (a, i) => cachedPackage(cache, a, checksums[i]!, settings));
+  const missing = [...commits.keys()].filter((i) => commits[i] === null);
+  const imported = missing.length;
+  if (missing.length > 0) {
+    const tx = await Transaction.begin(cache);
     try {
-      const e = await importPackage(cache, a, repoChecksum(b.fetched[i]!.pkg), settings);
-      commits.push(e.commit);
-      if (e.imported) imported++;
+      for (const [n, i] of missing.entries()) {
+        const a = archives[i]!;
+        b.progress('Importing packages', archives.length - missing.length + n, archives.length);
+        try {
+          commits[i] = (await importPackage(cache, a, checksums[i]!, settings, { force: true, transaction: tx })).commit;
+        } catch (err) {
+          throw prefixError(`Unpacking ${a.pkg.nevra} (${i + 1}/${archives.length})`, err);
+        }
+      }
+      await tx.commit();
     } catch (err) {
-      throw prefixError(`Unpacking ${a.pkg.nevra} (${i + 1}/${archives.length})`, err);
+      await tx.abort();
+      throw err;
     }
   }
   b.progress('Importing packages', archives.length, archives.length);
@@ -448,7 +507,7 @@ async function buildAndCommit(b: BuildInput): Promise<{ commit: string; composej
       },
       onPhase: (phase, ran) => log(`Running ${phaseName[phase]} scripts... ${ran} done`),
     });
-    await writeRpmdb(installDir, b.fetched.map((f) => f.path), { sourceDateEpoch: timestamp });
+    await writeDb();
     log('Writing rpmdb... done');
 
     // Treefile postprocessing (§1.5), on the install root.
@@ -522,6 +581,8 @@ async function buildAndCommit(b: BuildInput): Promise<{ commit: string; composej
       parent: b.parent,
       metadata: meta.metadata,
       timestamp,
+      // Files still linked to intact cached objects are not read or hashed again.
+      devino: tree.devinoMap(),
       onLockWait: () => log('Waiting for the repository lock…'),
     });
     if (meta.detached.length) await repo.writeCommitmeta(res.checksum, encodeVarDict(meta.detached));

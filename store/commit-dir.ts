@@ -33,6 +33,21 @@ export interface CommitOptions {
   skipIfUnchanged?: boolean;
   /** Skip the automatic `ostree.ref-binding` (`--no-bindings`). */
   noBindings?: boolean;
+  /**
+   * Content checksums of files known by device and inode (`DEV:INO` → checksum), as ostree's
+   * devino cache: the files of a hardlink checkout from another repository whose inodes are
+   * known to be unchanged since. A hardlinked regular file found here is neither read nor
+   * hashed when this repository already has the object; otherwise it is read and must hash
+   * to that checksum. Replaces the scan of this repository's own objects. Not used with
+   * ownerUid/ownerGid or in a bare-user-only repository (the committed metadata would
+   * differ from the file's).
+   */
+  devino?: ReadonlyMap<string, string>;
+  /**
+   * Write into this open transaction of `repo` instead of one of its own: the objects and
+   * the ref become visible when the caller commits it (many commits, one sync).
+   */
+  transaction?: Transaction;
   onLockWait?: () => void;
 }
 
@@ -51,6 +66,8 @@ interface WalkContext {
   repo: Repo;
   opts: CommitOptions;
   devino: Map<string, string> | null | undefined;
+  /** opts.devino, when usable. */
+  known: ReadonlyMap<string, string> | null;
   canonical: boolean;
   filesReused: number;
   filesSeen: number;
@@ -68,12 +85,16 @@ export async function commitDirectory(repo: Repo, dir: string, opts: CommitOptio
   if (parent === undefined) parent = opts.branch !== undefined ? await repo.readRef(opts.branch) : null;
   if (parent !== null) await repo.loadCommit(parent);
 
-  const tx = await Transaction.begin(repo, { onWait: opts.onLockWait });
+  const own = opts.transaction === undefined;
+  if (!own && opts.transaction!.repo !== repo) throw new UpdaterError('INTERNAL', `commit into ${repo.path}: the transaction given is of ${opts.transaction!.repo.path}`);
+  const tx = opts.transaction ?? await Transaction.begin(repo, { onWait: opts.onLockWait });
   try {
+    // A devino cache is only valid when the committed metadata equals the file's.
+    const asIs = opts.ownerUid === undefined && opts.ownerGid === undefined && repo.mode !== 'bare-user-only';
     const ctx: WalkContext = {
       tx, repo, opts,
-      // The devino cache is only valid when the committed metadata equals the object's.
-      devino: opts.ownerUid !== undefined || opts.ownerGid !== undefined || repo.mode === 'archive' || repo.mode === 'bare-user-only' ? null : undefined,
+      devino: !asIs || repo.mode === 'archive' || opts.devino !== undefined ? null : undefined,
+      known: asIs ? (opts.devino ?? null) : null,
       canonical: repo.mode === 'bare-user-only',
       filesReused: 0,
       filesSeen: 0,
@@ -83,7 +104,7 @@ export async function commitDirectory(repo: Repo, dir: string, opts: CommitOptio
     if (opts.skipIfUnchanged && parent !== null) {
       const p = await repo.loadCommit(parent);
       if (p.rootTree === root.treeChecksum && p.rootMeta === root.metaChecksum) {
-        await tx.abort();
+        if (own) await tx.abort();
         return { checksum: parent, unchanged: true, stats: { ...tx.stats, filesReused: ctx.filesReused } };
       }
     }
@@ -103,10 +124,10 @@ export async function commitDirectory(repo: Repo, dir: string, opts: CommitOptio
     });
     const checksum = await tx.writeMetadata('commit', commitBytes);
     if (opts.branch !== undefined) tx.setRef(null, opts.branch, checksum);
-    await tx.commit();
+    if (own) await tx.commit();
     return { checksum, unchanged: false, stats: { ...tx.stats, filesReused: ctx.filesReused } };
   } catch (err) {
-    await tx.abort();
+    if (own) await tx.abort();
     throw err;
   }
 }
@@ -178,11 +199,20 @@ function readNames(path: string): string[] {
 }
 
 async function writeFile(ctx: WalkContext, path: string, st: Stats): Promise<string> {
-  if (st.isFile() && st.nlink > 1 && ctx.devino !== null) {
-    const hit = devinoCache(ctx).get(`${st.dev}:${st.ino}`);
-    if (hit !== undefined) {
-      ctx.filesReused++;
-      return hit;
+  let expected: string | undefined;
+  if (st.isFile() && st.nlink > 1) {
+    if (ctx.known !== null) {
+      expected = ctx.known.get(`${st.dev}:${st.ino}`);
+      if (expected !== undefined && ctx.tx.hasSync(expected, 'file')) {
+        ctx.filesReused++;
+        return expected;
+      }
+    } else if (ctx.devino !== null) {
+      const hit = devinoCache(ctx).get(`${st.dev}:${st.ino}`);
+      if (hit !== undefined) {
+        ctx.filesReused++;
+        return hit;
+      }
     }
   }
   const isLink = st.isSymbolicLink();
@@ -196,9 +226,9 @@ async function writeFile(ctx: WalkContext, path: string, st: Stats): Promise<str
     if (isLink) return ctx.tx.writeContentSync(header, null);
     if (st.size <= IN_MEMORY_LIMIT) {
       const data = readSmallFile(path, st.size);
-      if (data !== null) return ctx.tx.writeContentSync(header, data);
+      if (data !== null) return ctx.tx.writeContentSync(header, data, expected);
     }
-    return await ctx.tx.writeContent(header, { path });
+    return await ctx.tx.writeContent(header, { path }, expected);
   } catch (err) {
     if (err instanceof UpdaterError) throw new UpdaterError(err.code, `${path}: ${err.message}`, { cause: err, hint: err.hint });
     if (isErrno(err, 'EACCES')) throw new UpdaterError('STORE_COMMIT_SOURCE', `cannot read ${path}: permission denied`, { cause: err });

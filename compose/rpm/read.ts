@@ -4,8 +4,7 @@
 // with the payload digest checked over the compressed bytes at the end.
 
 import { createHash, type Hash } from 'node:crypto';
-import { createReadStream } from 'node:fs';
-import { type FileHandle, open } from 'node:fs/promises';
+import { closeSync, createReadStream, fstatSync, openSync, readSync } from 'node:fs';
 import { Transform } from 'node:stream';
 import { finished, pipeline } from 'node:stream/promises';
 import { isUpdaterError, UpdaterError } from '../../common/errors.ts';
@@ -36,11 +35,13 @@ export interface ReadRpmOptions {
   verify?: boolean;
 }
 
-async function readAt(fh: FileHandle, off: number, len: number): Promise<Buffer> {
+// Headers are read synchronously: a few small reads per package, for which a thread-pool
+// round trip each would cost more than the read (a compose reads hundreds of headers).
+function readAt(fd: number, off: number, len: number): Buffer {
   const buf = Buffer.alloc(len);
   let got = 0;
   while (got < len) {
-    const { bytesRead } = await fh.read(buf, got, len - got, off + got);
+    const bytesRead = readSync(fd, buf, got, len - got, off + got);
     if (bytesRead === 0) break;
     got += bytesRead;
   }
@@ -48,12 +49,12 @@ async function readAt(fh: FileHandle, off: number, len: number): Promise<Buffer>
 }
 
 /** Reads a header blob at file offset `off`, parsing it with its file offset in messages. */
-async function readHeaderAt(path: string, fh: FileHandle, off: number, label: string): Promise<{ header: RpmHeader; length: number }> {
+function readHeaderAt(path: string, fd: number, off: number, label: string): { header: RpmHeader; length: number } {
   const what = `${path}: ${label}`;
-  const intro = await readAt(fh, off, HEADER_INTRO_SIZE);
+  const intro = readAt(fd, off, HEADER_INTRO_SIZE);
   if (intro.length < HEADER_INTRO_SIZE) throw new UpdaterError('RPM_TRUNCATED', `${what}: file ends in the header intro (at byte offset ${off + intro.length})`);
   const { length } = headerBlobLength(intro, 0, what);
-  const blob = await readAt(fh, off, length);
+  const blob = readAt(fd, off, length);
   if (blob.length < length) throw new UpdaterError('RPM_TRUNCATED', `${what}: file ends inside the header (at byte offset ${off + blob.length}, header needs ${length} bytes from ${off})`);
   return parseHeader(blob, 0, what, off);
 }
@@ -64,19 +65,19 @@ function hexOf(sig: RpmHeader, tag: number): string | undefined {
 
 /** Reads and checks the headers of an .rpm file (no payload is read). */
 export async function readRpm(path: string, opts: ReadRpmOptions = {}): Promise<RpmArchive> {
-  let fh;
+  let fd: number;
   try {
-    fh = await open(path, 'r');
+    fd = openSync(path, 'r');
   } catch (cause) {
     throw new UpdaterError('RPM_OPEN', `${path}: cannot open: ${(cause as Error).message}`, { cause });
   }
   try {
-    const fileSize = (await fh.stat()).size;
-    const lead = parseLead(await readAt(fh, 0, LEAD_SIZE), path);
-    const sig = await readHeaderAt(path, fh, LEAD_SIZE, 'signature header');
+    const fileSize = fstatSync(fd).size;
+    const lead = parseLead(readAt(fd, 0, LEAD_SIZE), path);
+    const sig = readHeaderAt(path, fd, LEAD_SIZE, 'signature header');
     // The signature header is padded so the main header starts 8-aligned.
     const headerOffset = LEAD_SIZE + sig.length + ((8 - (sig.length % 8)) % 8);
-    const main = await readHeaderAt(path, fh, headerOffset, 'header');
+    const main = readHeaderAt(path, fd, headerOffset, 'header');
     const payloadOffset = headerOffset + main.length;
     const signature = sig.header;
     const header = main.header;
@@ -109,11 +110,11 @@ export async function readRpm(path: string, opts: ReadRpmOptions = {}): Promise<
     if (payloadEnd <= payloadOffset) throw new UpdaterError('RPM_TRUNCATED', `${path}: file ends where the payload should start (byte offset ${payloadOffset})`);
     const pkg = decodePackage(header);
     if (pkg.payload.format !== 'cpio') throw new UpdaterError('RPM_UNSUPPORTED', `${path}: unsupported payload format "${pkg.payload.format}"`);
-    const head = await readAt(fh, payloadOffset, Math.min(8, payloadEnd - payloadOffset));
+    const head = readAt(fd, payloadOffset, Math.min(8, payloadEnd - payloadOffset));
     const compressor = resolveCompressor(pkg.payload.compressor, head, path);
     return { path, lead, signature, header, pkg, headerOffset, payloadOffset, payloadEnd, compressor, headerDigest };
   } finally {
-    await fh.close();
+    closeSync(fd);
   }
 }
 
