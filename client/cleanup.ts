@@ -1,19 +1,21 @@
 // Cleanup after a swap, or `atomic host cleanup` (format §9.5): the other bootversion's
 // loader and farms, unlisted deployment dirs, unused /boot/ostree/OS-BOOTCSUM dirs,
-// the ostree/B/S/I refs of other versions, then a refs-only depth-0 prune of the repo
-// that also keeps every deployed commit. Each step is idempotent: rerun after a crash.
+// the ostree/B/S/I refs of other versions, partial downloads of objects the repo has,
+// then a refs-only depth-0 prune of the repo that also keeps every deployed commit.
+// Each step is idempotent: rerun after a crash.
 
 import { lstatSync, statSync } from 'node:fs';
 import { readdir, rm, rmdir, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { pruneRepo } from '../store/index.ts';
+import { lockRepo, pruneRepo, type Repo } from '../store/index.ts';
 import { bootcsumDirName } from './kernel.ts';
-import { crashPoint } from './crash.ts';
+import { crashPoint, phase } from './crash.ts';
 import { removeDeploymentDir } from './deploy.ts';
 import { deploymentDir, loadSysroot, type Deployment, type Sysroot } from './sysroot.ts';
+import { lstatOrNull } from '../common/fs.ts';
 
-/** Present while a prune runs (see cleanupSysroot). */
-export const PRUNE_MARKER = 'ostree/.atomic-prune-pending';
+/** Present while a cleanup runs, from before its first removal to after its prune (see cleanupSysroot). */
+export const CLEANUP_MARKER = 'ostree/.atomic-cleanup-pending';
 
 export interface CleanupOptions {
   /** Skip pruning the repository. */
@@ -45,22 +47,55 @@ async function cleanupOtherBootversions(s: Sysroot): Promise<void> {
 }
 
 /**
- * Removes the temporary files a killed ref write leaves in refs/heads/ostree (the
- * deployment refs are written as `.I.tmp-XXXX` then renamed): ref listing, and so
- * prune and pull, would take them for refs. Only that namespace is ours to clean.
+ * Removes the temporary files a killed ref write leaves under refs/ (a ref is written
+ * as `.NAME.tmp-XXXX`, then renamed): the deployment refs ostree/B/S/I the host verbs
+ * write, and the remote refs a pull writes at the end of its transaction. Called with
+ * the sysroot lock held (no other host verb writes deployment refs), and it takes the
+ * repo lock, which every transaction holds while it writes refs: no live write loses
+ * its file.
  */
 export async function removeStaleRefTemps(repoPath: string): Promise<number> {
-  let removed = 0;
+  const temps: string[] = [];
   const walk = async (dir: string): Promise<void> => {
     for (const e of await readdir(dir, { withFileTypes: true }).catch(() => [])) {
       if (e.isDirectory()) await walk(join(dir, e.name));
-      else if (/^\..*\.tmp-[0-9a-f]+$/.test(e.name)) {
-        await rm(join(dir, e.name), { force: true });
-        removed++;
-      }
+      else if (/^\..*\.tmp-[0-9a-f]+$/.test(e.name)) temps.push(join(dir, e.name));
     }
   };
-  await walk(join(repoPath, 'refs/heads/ostree'));
+  await walk(join(repoPath, 'refs'));
+  if (temps.length === 0) return 0;
+  const lock = await lockRepo(repoPath);
+  try {
+    for (const t of temps) await rm(t, { force: true });
+  } finally {
+    await lock.release();
+  }
+  return temps.length;
+}
+
+/**
+ * Removes the partial downloads (tmp/pull-partial/CSUM.filez.part and its unpacked
+ * CSUM.data) of objects the repo now has. A pull killed after staging such an object,
+ * before it dropped the download, leaves them, and no later pull looks at them again
+ * (it has the object); they would stay until tmp-expiry-secs. Under the repo lock, so
+ * no pull is writing them. Downloads of objects still missing stay, to be resumed.
+ */
+export async function removeFinishedPartials(repo: Repo): Promise<number> {
+  const dir = join(repo.path, 'tmp/pull-partial');
+  const names = await readdir(dir).catch(() => [] as string[]);
+  if (names.length === 0) return 0;
+  let removed = 0;
+  const lock = await lockRepo(repo.path);
+  try {
+    for (const name of names) {
+      const m = /^([0-9a-f]{64})\.(?:filez\.part|data)$/.exec(name);
+      if (m === null || !(await repo.hasObject(m[1]!, 'file'))) continue;
+      await rm(join(dir, name), { force: true });
+      removed++;
+    }
+  } finally {
+    await lock.release();
+  }
   return removed;
 }
 
@@ -83,12 +118,14 @@ function rootDevIno(): string {
 
 /**
  * True when an interrupted transaction left something a cleanup removes: the other
- * bootversion's loader or links, an unlisted deployment directory, or a temporary link.
+ * bootversion's loader or links, an unlisted deployment directory, a temporary link,
+ * or an interrupted cleanup (its marker: it may have gone as far as removing all of
+ * those, and still have stale refs, kernels or unpruned objects behind).
  */
 export async function needsCleanup(s: Sysroot): Promise<boolean> {
   if (!s.hasLoader) return false;
   if ((await removeStaleRefTemps(s.repo.path)) > 0) return true;
-  if (lstatOrNull(join(s.path, PRUNE_MARKER)) !== null) return true;
+  if (lstatOrNull(join(s.path, CLEANUP_MARKER)) !== null) return true;
   const other = s.bootversion === 0 ? 1 : 0;
   const ostree = join(s.path, 'ostree');
   const leftovers = [join(s.path, 'boot', `loader.${other}`), join(s.path, 'boot/loader.tmp'), join(ostree, `boot.${other}`),
@@ -103,19 +140,18 @@ export async function needsCleanup(s: Sysroot): Promise<boolean> {
   return false;
 }
 
-function lstatOrNull(p: string): ReturnType<typeof lstatSync> | null {
-  try {
-    return lstatSync(p);
-  } catch {
-    return null;
-  }
-}
-
 /** Loads the sysroot and cleans it; see the file comment for the steps. */
 export async function cleanupSysroot(sysroot: string, opts: CleanupOptions = {}): Promise<CleanupResult> {
+  phase('cleanup');
   const s = await loadSysroot(sysroot);
   const result: CleanupResult = { removedDeployments: [], removedBootDirs: [], prunedObjects: 0, freedBytes: 0 };
   if (!s.hasLoader) return result;
+  // Killed anywhere from here on, what is left can no longer be seen from the outside
+  // (the other loader and unlisted deployments may be gone, stale refs and kernels and
+  // unpruned objects not): the marker makes the next run clean up again. Prune deletes
+  // objects in no particular order, so half a prune can also leave objects behind.
+  const marker = join(s.path, CLEANUP_MARKER);
+  await writeFile(marker, `${process.pid}\n`); // only its existence matters: no temporary name to leave behind
   await removeStaleRefTemps(s.repo.path);
   await cleanupOtherBootversions(s);
 
@@ -156,16 +192,14 @@ export async function cleanupSysroot(sysroot: string, opts: CleanupOptions = {})
     if (name.startsWith('ostree/') && !keep.has(name)) await s.repo.writeRef(null, name, null);
   }
   await removeEmptyRefDirs(join(s.repo.path, 'refs/heads/ostree'));
+  await removeFinishedPartials(s.repo);
 
   if (!opts.noPrune) {
-    // Prune deletes objects in no particular order: killed half-way it can leave a commit
-    // whose dirtrees are gone (fsck errors). The marker makes the next run prune again.
-    const marker = join(s.path, PRUNE_MARKER);
-    await writeFile(marker, `${process.pid}\n`); // only its existence matters: no temporary name to leave behind
+    phase('prune');
     const pr = await pruneRepo(s.repo, { refsOnly: true, depth: 0, extraRoots: s.deployments.map((d) => d.csum) });
-    await rm(marker, { force: true });
     result.prunedObjects = pr.deleted;
     result.freedBytes = pr.freedBytes;
   }
+  await rm(marker, { force: true });
   return result;
 }

@@ -9,7 +9,7 @@ import { join } from 'node:path';
 import { UpdaterError } from '../common/errors.ts';
 import { writeFileAtomic } from '../common/fs-atomic.ts';
 import { checkoutCommit, resolvePath, type KeyFile, type Repo } from '../store/index.ts';
-import { crashPoint } from './crash.ts';
+import { crashPoint, phase } from './crash.ts';
 import { copyDirRecurse, mergeEtc, type EtcDiff } from './etc-merge.ts';
 import { computeBootcsum, findKernel, readOsRelease } from './kernel.ts';
 import { setImmutable } from './sys.ts';
@@ -89,6 +89,7 @@ export async function prepareDeployment(s: Sysroot, opts: PrepareOptions): Promi
     if (osRelease['PRETTY_NAME'] === undefined && osRelease['ID'] === undefined) {
       throw new UpdaterError('BOOT_OS_RELEASE_INVALID', `commit ${opts.csum} has no usr/lib/os-release with PRETTY_NAME or ID`);
     }
+    phase('etc-merge');
     const etc = await prepareEtc(s, dir, opts);
     crashPoint('after-etc-merge');
     await rm(join(dir, 'etc/.updated'), { force: true });

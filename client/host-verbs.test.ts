@@ -4,12 +4,13 @@
 // and the status lines that come with package lists.
 
 import { spawnSync } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
 import { existsSync, readdirSync, readFileSync, readlinkSync } from 'node:fs';
 import { mkdir, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { ATOMIC, have, isRoot, makeTmp, removeTmp, run, runOk } from '../test-support/index.ts';
-import { addRemote, KeyFile, Repo } from '../store/index.ts';
+import { addRemote, KeyFile, Repo, resolvePath } from '../store/index.ts';
 import {
   checkSpace, checkUpdate, collectStatus, bootCountingState, dbDiff, deploy, deploymentDir, deployRevision, loadSysroot, rebase, renderStatus, upgrade,
 } from './index.ts';
@@ -156,12 +157,72 @@ describe('regressions found by the kill -9 soak', () => {
     const root = (await repo.loadCommit(junk)).rootTree;
     await repo.writeRef(null, 'testos/junk', null);
     await rm(repo.objectPath(root, 'dirtree'));
-    await writeFile(join(sysroot, 'ostree/.atomic-prune-pending'), '1\n');
+    await writeFile(join(sysroot, 'ostree/.atomic-cleanup-pending'), '1\n');
     expect((await run('ostree', ['fsck', '--quiet', `--repo=${repoPath}`])).code).not.toBe(0);
     expect((await upgrade(o({ cacheOnly: true }))).changed).toBe(false);
     expect(await repo.hasObject(junk, 'commit')).toBe(false);
-    expect(existsSync(join(sysroot, 'ostree/.atomic-prune-pending'))).toBe(false);
+    expect(existsSync(join(sysroot, 'ostree/.atomic-cleanup-pending'))).toBe(false);
     await runOk('ostree', ['fsck', '--quiet', `--repo=${repoPath}`]);
+  });
+
+  it('a kill during cleanup, after the old loader and deployments were gone, left stale deployment refs, kernels and objects that no rerun removed', async () => {
+    const c1 = await commit('1');
+    await deploy(o({ revision: 'testos/main' }));
+    await commit('2', { kernel: 'KERNEL B\n' });
+    await upgrade(o({ cacheOnly: true }));
+    await commit('3', { kernel: 'KERNEL C\n' });
+    // Killed once cleanup has removed the first unlisted deployment (v1): the other
+    // loader is gone too, the refs of the old boot version, v1's kernel and objects not yet.
+    const killed = cli(['host', 'upgrade', '-C'], { ATOMIC_TEST_CRASH_AT: 'during-cleanup' });
+    expect(killed.signal, killed.stderr).toBe('SIGKILL');
+    const repo = await Repo.open(repoPath);
+    const ostreeRefs = async (): Promise<string[]> => [...(await repo.listRefs({ remotes: false })).keys()].filter((r) => r.startsWith('ostree/'));
+    expect(await ostreeRefs()).toHaveLength(4);
+    const rerun = cli(['host', 'upgrade', '-C']);
+    expect([rerun.status, rerun.stdout], rerun.stderr).toEqual([0, 'Updating from: testos/main\nNo upgrade available.\n']);
+    const s = await loadSysroot(sysroot, { procCmdline: '/nonexistent' });
+    expect((await ostreeRefs()).sort()).toEqual([`ostree/${s.bootversion}/${s.subbootversion}/0`, `ostree/${s.bootversion}/${s.subbootversion}/1`]);
+    expect(readdirSync(join(sysroot, 'boot/ostree'))).toHaveLength(2);
+    expect(await repo.hasObject(c1, 'commit')).toBe(false);
+    expect(existsSync(join(sysroot, 'ostree/.atomic-cleanup-pending'))).toBe(false);
+  });
+
+  it('a kill while the pull wrote the remote ref left refs/remotes/origin/testos/.main.tmp-… behind the rerun', async () => {
+    const server = join(tmp, 'server');
+    await Repo.init(server, 'archive');
+    await commitOsTree(server, 'testos/main', join(tmp, 's1'), { version: '1', timestamp: 1700000001 });
+    await addRemote(await Repo.open(repoPath), 'origin', `file://${server}`, { options: [['gpg-verify', 'false']] });
+    await deploy(o({ revision: 'origin:testos/main' }));
+    const temp = join(repoPath, 'refs/remotes/origin/testos/.main.tmp-0123456789ab');
+    await writeFile(temp, 'half a che');
+    const r = cli(['host', 'upgrade']);
+    expect([r.status, r.stdout], r.stderr).toEqual([0, 'Updating from: origin:testos/main\nNo upgrade available.\n']);
+    expect(existsSync(temp)).toBe(false);
+    expect([...(await (await Repo.open(repoPath)).listRefs()).keys()].filter((n) => !n.startsWith('ostree/'))).toEqual(['origin:testos/main']);
+  });
+
+  it('a kill after the pull staged an object, before it dropped the partial download, left tmp/pull-partial files no later run removed', async () => {
+    const server = join(tmp, 'server');
+    await Repo.init(server, 'archive');
+    await commitOsTree(server, 'testos/main', join(tmp, 's1'), { version: '1', timestamp: 1700000001 });
+    await addRemote(await Repo.open(repoPath), 'origin', `file://${server}`, { options: [['gpg-verify', 'false']] });
+    await deploy(o({ revision: 'origin:testos/main' }));
+    const c2 = await commitOsTree(server, 'testos/main', join(tmp, 's2'), { version: '2', timestamp: 1700000002, files: { 'usr/share/big': randomBytes(8000) } });
+    expect((await upgrade(o({ downloadOnly: true }))).to).toBe(c2);
+    // What the kill leaves: the object is in, its download and unpacked copy still in tmp/pull-partial.
+    const repo = await Repo.open(repoPath);
+    const big = await resolvePath(repo, await repo.loadCommit(c2), 'usr/share/big');
+    if (!('file' in big)) throw new Error('usr/share/big is not a file');
+    const partials = join(repoPath, 'tmp/pull-partial');
+    await writeFile(join(partials, `${big.file}.filez.part`), readFileSync((await Repo.open(server)).objectPath(big.file, 'file')));
+    await writeFile(join(partials, `${big.file}.data`), 'half of it');
+    // The download of an object the repo does not have stays, to be resumed.
+    const missing = `${'ab'.repeat(32)}.filez.part`;
+    await writeFile(join(partials, missing), 'the first bytes');
+    const r = cli(['host', 'upgrade']);
+    expect(r.status, r.stderr).toBe(0);
+    expect(await csums()).toEqual([c2, expect.any(String)]);
+    expect(readdirSync(partials)).toEqual([missing]);
   });
 });
 

@@ -14,7 +14,7 @@ import {
 } from '../bootloader/index.ts';
 import { assignBootserials, bootIsSeparate, buildEntry, requiresNewBootversion } from './bootconfig.ts';
 import { cleanupSysroot, writeDeploymentRefs, type CleanupResult } from './cleanup.ts';
-import { crashPoint } from './crash.ts';
+import { crashPoint, phase } from './crash.ts';
 import { flushForSwap } from './flush.ts';
 import { findKernel, installKernel } from './kernel.ts';
 import { deploymentDir, getBootloader, readSubbootversion, type Deployment, type Sysroot } from './sysroot.ts';
@@ -115,6 +115,7 @@ export async function writeDeployments(s: Sysroot, list: Deployment[], opts: Wri
   } else {
     bootversion = s.bootversion;
     subbootversion = s.subbootversion === 0 ? 1 : 0;
+    phase('swap');
     await createBootlinks(s.path, bootversion, subbootversion, list);
     crashPoint('after-bootlinks');
     await writeDeploymentRefs(s, bootversion, subbootversion, list);
@@ -141,11 +142,13 @@ async function writeCaseA(s: Sysroot, list: Deployment[], newB: 0 | 1, newS: 0 |
   await mkdir(join(loaderDir, 'entries'), { recursive: true, mode: 0o755 });
   // 2. Kernels (content-named, never rewritten) and entries (synced all at once below).
   const entries: BootEntry[] = [];
+  phase('kernel-install');
   for (let i = 0; i < list.length; i++) {
     const d = list[i]!;
     await installKernel(s.path, d.osname, d.bootcsum, findKernel(deploymentDir(s.path, d), `deployment ${d.csum}.${d.deployserial}`));
   }
   crashPoint('after-kernel-install');
+  phase('swap');
   for (let i = 0; i < list.length; i++) {
     const { name, entry } = await buildEntry(s.path, s.repo, list, i, newB);
     await writeFile(join(loaderDir, 'entries', name), renderBlsEntry(entry, name), { mode: 0o644 });

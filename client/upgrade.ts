@@ -9,7 +9,7 @@ import { writeFileAtomic } from '../common/fs-atomic.ts';
 import { applyKargsEdits, parseKargs, renderKargs, setKarg, type KargsEdits } from '../bootloader/index.ts';
 import { isChecksum, parseRefspec, type KeyFile } from '../store/index.ts';
 import { cleanupSysroot, needsCleanup, removeStaleRefTemps } from './cleanup.ts';
-import { crashPoint } from './crash.ts';
+import { crashPoint, phase } from './crash.ts';
 import { packageDiffBetween } from './db.ts';
 import type { PackageDiff } from './pkgdiff.ts';
 import { prepareDeployment } from './deploy.ts';
@@ -44,6 +44,7 @@ export interface DeployResult {
 
 /** Runs `fn` holding the sysroot lock, on a freshly loaded sysroot. */
 export async function withSysroot<T>(o: HostOptions, fn: (s: Sysroot) => Promise<T>): Promise<T> {
+  phase('start');
   await loadSysroot(o.sysroot, o); // fails early with DEPLOY_NOT_A_SYSROOT, before creating the lock file
   const lock = await lockSysroot(o.sysroot, o.onLockWait);
   try {
@@ -52,6 +53,7 @@ export async function withSysroot<T>(o: HostOptions, fn: (s: Sysroot) => Promise
     return await fn(await loadSysroot(o.sysroot, o));
   } finally {
     await lock.release();
+    phase('done');
   }
 }
 
@@ -109,6 +111,7 @@ export function kargsFromProcCmdline(path: string): string {
  * deployment and swaps it in. Nothing is written before the checks pass.
  */
 export async function deployCommit(s: Sysroot, o: HostOptions, osname: string, csum: string, origin: KeyFile, kargs: string, merge: Deployment | null, flags: RetainFlags): Promise<DeployResult> {
+  phase('deploy');
   const preflight = await preflightDeployment(s, { osname, csum, merge, entries: s.deployments.length + 1, log: o.log });
   crashPoint('after-preflight');
   const { deployment, etc } = await prepareDeployment(s, { osname, csum, origin, merge, kargs: renderKargs(parseKargs(kargs)), preflight, log: o.log });
@@ -143,6 +146,7 @@ export async function deploy(o: DeployOptions): Promise<DeployResult> {
     // repo of a remote that is not (an image built offline) is deployed as it is.
     if (!o.cacheOnly && !isChecksum(o.revision) && o.revision.includes(':')) {
       const known = s.repo.config.get(`remote "${parseRefspec(o.revision).remote}"`, 'url') !== undefined;
+      phase('pull');
       if (known || (await s.repo.readRef(o.revision)) === null) await downloadUpdate(s.repo, o.revision, { onProgress: o.onProgress, onLockWait: o.onLockWait });
     }
     const { csum, refspec } = await resolveDeployTarget(s, o.revision);
@@ -198,6 +202,7 @@ export async function upgrade(o: UpgradeOptions): Promise<DeployResult & { from:
     const { merge, base, origin, refspec } = mergeWithOrigin(s, osname);
     o.log?.(`Updating from: ${refspec}`);
     if (!o.cacheOnly) {
+      phase('pull');
       await downloadUpdate(s.repo, refspec, { allowDowngrade: o.allowDowngrade, onProgress: o.onProgress, onLockWait: o.onLockWait });
     }
     const target = (await resolveDeployTarget(s, refspec)).csum;
