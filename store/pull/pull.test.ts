@@ -317,6 +317,18 @@ describe('pull', () => {
       expect(await readdir(join(repo.path, 'tmp', 'pull-partial'))).toEqual([]);
     });
 
+    it('drops the download left by a pull killed after it staged the object', async () => {
+      const repo = await target('bare-user');
+      await pullRemote(repo, 'origin', { ...FAST, refs: ['os/main'] });
+      const dir = join(repo.path, 'tmp', 'pull-partial');
+      const csum = bigPath.replace(/^objects\/(..)\/(.{62})\.filez$/, '$1$2');
+      await writeFile(join(dir, `${csum}.filez.part`), 'left by a killed pull');
+      await writeFile(join(dir, `${csum}.data`), 'left by a killed pull');
+      await writeFile(join(dir, `${'0'.repeat(64)}.filez.part`), 'a download to resume');
+      await pullRemote(repo, 'origin', { ...FAST, refs: ['os/main'] });
+      expect(await readdir(dir)).toEqual([`${'0'.repeat(64)}.filez.part`]);
+    });
+
     it('a server that stops sending trips the stall timeout; the next pull resumes the partial object', async () => {
       const repo = await target('archive');
       server.addFault({ match: bigPath, fault: { kind: 'stall', bytes: 1_200_000 } });

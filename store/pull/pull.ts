@@ -148,7 +148,7 @@ export async function pullRemote(repo: Repo, remoteName: string, opts: PullOptio
     try {
       for (const p of opts.localCacheRepos ?? []) caches.push(await Repo.open(p));
       if (source.localRepo) caches.push(source.localRepo);
-      const partials = await prunePartials(repo);
+      const partials = await prunePartials(repo, tx);
       const space = await SpaceGuard.open(repo);
       fetcher = new ObjectFetcher({
         tx, transport, limiter, progress, caches, space,
@@ -361,9 +361,11 @@ async function checkDowngrade(repo: Repo, remote: string | null, ref: string, cs
 
 /**
  * Keeps tmp/pull-partial from growing: partial downloads older than the repo's
- * tmp-expiry-secs (default one day, as ostree expires tmp/) are dropped.
+ * tmp-expiry-secs (default one day, as ostree expires tmp/) are dropped, and so are the
+ * leftovers of objects the repo already has (a pull killed after staging an object but
+ * before removing its download). Runs under the transaction's lock.
  */
-async function prunePartials(repo: Repo): Promise<Set<string>> {
+async function prunePartials(repo: Repo, tx: Transaction): Promise<Set<string>> {
   const dir = join(repo.path, 'tmp', 'pull-partial');
   await mkdir(dir, { recursive: true });
   const expiry = Number(repo.config.get('core', 'tmp-expiry-secs') ?? 86400) * 1000;
@@ -371,7 +373,8 @@ async function prunePartials(repo: Repo): Promise<Set<string>> {
   for (const name of await readdir(dir)) {
     const p = join(dir, name);
     const st = await stat(p).catch(() => null);
-    if (st && Date.now() - st.mtimeMs > expiry) await rm(p, { force: true });
+    const object = /^([0-9a-f]{64})\.(?:filez\.part|data)$/.exec(name)?.[1];
+    if ((st && Date.now() - st.mtimeMs > expiry) || (object !== undefined && tx.hasSync(object, 'file'))) await rm(p, { force: true });
     else kept.add(name);
   }
   return kept;
