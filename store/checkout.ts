@@ -39,6 +39,12 @@ interface Ctx {
   limiter: Limiter;
   stats: CheckoutStats;
   canLink: boolean;
+  /**
+   * A bare repo checked out with full metadata: each object file (symlinks included) is
+   * exactly what the checkout needs, so it is hardlinked after one lstat, without reading
+   * its header and xattrs (as ostree does).
+   */
+  linkObjects: boolean;
 }
 
 /** Checks out `commit` (a checksum) into `dest`. */
@@ -52,6 +58,7 @@ export async function checkoutCommit(repo: Repo, commit: string, dest: string, o
     stats: { files: 0, hardlinked: 0, copied: 0, dirs: 0 },
     // Objects carry the right metadata on disk only in these cases.
     canLink: !opts.forceCopy && (repo.mode === 'bare' || repo.mode === 'bare-user-only' || (repo.mode === 'bare-user' && userMode)),
+    linkObjects: !opts.forceCopy && repo.mode === 'bare' && !userMode,
   };
   if (opts.requireHardlinks && !ctx.canLink) {
     throw new UpdaterError('STORE_CHECKOUT_NO_HARDLINK', `cannot hardlink from a ${repo.mode} repository${repo.mode === 'bare-user' ? ' without --user-mode' : ''}`, { hint: 'drop -H to copy' });
@@ -133,6 +140,22 @@ async function checkoutFile(ctx: Ctx, csum: string, dest: string): Promise<void>
  * when it must be copied instead, else null.
  */
 function linkOrSymlink(ctx: Ctx, csum: string, dest: string): ContentInfo | null {
+  if (ctx.linkObjects) {
+    // Empty files are never hardlinked (link counts), as below.
+    const path = ctx.repo.objectPath(csum, 'file');
+    const st = lstatSync(path, { throwIfNoEntry: false });
+    if (st !== undefined && (st.size > 0 || st.isSymbolicLink())) {
+      if (ctx.opts.union) rmSync(dest, { force: true, recursive: true });
+      try {
+        linkSync(path, dest);
+        ctx.stats.files++;
+        ctx.stats.hardlinked++;
+        return null;
+      } catch (err) {
+        if (!isErrno(err, 'EXDEV') && !isErrno(err, 'EMLINK')) throw checkoutError(dest, err);
+      }
+    }
+  }
   const info = ctx.repo.readContentInfoSync(csum);
   const h = info.header;
   ctx.stats.files++;
