@@ -21,6 +21,8 @@ export interface CleanupOptions {
   /** Skip pruning the repository. */
   noPrune?: boolean;
   log?: (line: string) => void;
+  /** The sysroot's repo, already open: the prune then reuses the trees the deploy decoded. */
+  repo?: Repo;
 }
 
 export interface CleanupResult {
@@ -143,7 +145,7 @@ export async function needsCleanup(s: Sysroot): Promise<boolean> {
 /** Loads the sysroot and cleans it; see the file comment for the steps. */
 export async function cleanupSysroot(sysroot: string, opts: CleanupOptions = {}): Promise<CleanupResult> {
   phase('cleanup');
-  const s = await loadSysroot(sysroot);
+  const s = await loadSysroot(sysroot, { repo: opts.repo });
   const result: CleanupResult = { removedDeployments: [], removedBootDirs: [], prunedObjects: 0, freedBytes: 0 };
   if (!s.hasLoader) return result;
   // Killed anywhere from here on, what is left can no longer be seen from the outside

@@ -129,7 +129,7 @@ export async function writeDeployments(s: Sysroot, list: Deployment[], opts: Wri
   let cleanup: CleanupResult | null = null;
   if (!opts.noCleanup) {
     crashPoint('before-cleanup');
-    cleanup = await cleanupSysroot(s.path, { log: opts.log });
+    cleanup = await cleanupSysroot(s.path, { log: opts.log, repo: s.repo });
   }
   return { bootconfigSwap: caseA, bootversion, subbootversion, froze, countChange, cleanup };
 }

@@ -53,6 +53,8 @@ export interface Sysroot {
 export interface LoadOptions {
   /** File holding the kernel command line of the running system (default /proc/cmdline; env ATOMIC_PROC_CMDLINE). */
   procCmdline?: string;
+  /** The sysroot's repo, already open (its decoded-object caches carry over). */
+  repo?: Repo;
 }
 
 export const REPO_SUBPATH = 'ostree/repo';
@@ -329,7 +331,7 @@ function bootedFromCmdline(sysroot: string, deployments: readonly Deployment[], 
 
 /** Loads the sysroot: repo, boot versions, deployments and the booted one. */
 export async function loadSysroot(path: string, opts: LoadOptions = {}): Promise<Sysroot> {
-  const repo = await openSysrootRepo(path);
+  const repo = opts.repo ?? (await openSysrootRepo(path));
   const bv = readBootversion(path);
   const bootversion = bv ?? 0;
   const subbootversion = readSubbootversion(path, bootversion);

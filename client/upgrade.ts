@@ -209,7 +209,7 @@ export async function upgrade(o: UpgradeOptions): Promise<DeployResult & { from:
     if (o.downloadOnly) return { changed: false, deployment: null, etc: null, write: null, from: base.csum, to: target, refspec };
     if (target === base.csum && origin.get('origin', 'override-commit') === undefined) {
       // Finish what an interrupted run left (a swap done, its cleanup not).
-      if (await needsCleanup(s)) await cleanupSysroot(s.path, { log: o.log });
+      if (await needsCleanup(s)) await cleanupSysroot(s.path, { log: o.log, repo: s.repo });
       return { changed: false, deployment: null, etc: null, write: null, from: base.csum, to: target, refspec };
     }
     if (!o.allowDowngrade) {

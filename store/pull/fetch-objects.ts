@@ -9,7 +9,7 @@ import { join } from 'node:path';
 import { pipeline } from 'node:stream/promises';
 import { createInflateRaw } from 'node:zlib';
 import { isUpdaterError, UpdaterError } from '../../common/errors.ts';
-import { decodeArchivePrefix, decodeCommit, decodeDirtree, decodeVarDict, type Commit, type ObjectKind } from '../objects/index.ts';
+import { decodeArchivePrefix, decodeCommit, decodeDirtree, decodeVarDict, sha256Hex, type Commit, type DirMeta, type DirTree, type ObjectKind } from '../objects/index.ts';
 import type { Repo } from '../repo/repo.ts';
 import type { Transaction } from '../repo/transaction.ts';
 import type { AdaptiveLimiter } from './adaptive-limit.ts';
@@ -119,8 +119,7 @@ export class ObjectFetcher {
     if (!this.treesWalked.has(tree)) {
       this.treesWalked.add(tree);
       tasks.push(this.track((async () => {
-        const bytes = await this.ensureMetadata(tree, 'dirtree');
-        const dt = decodeDirtree(bytes, `object ${tree}.dirtree`);
+        const dt = await this.ensureDirtree(tree);
         const sub: Promise<void>[] = dt.files.map((f) => this.once(`${f.checksum}.file`, () => this.ensureContent(f.checksum)));
         for (const d of dt.dirs) sub.push(this.walkTree(d.treeChecksum, d.metaChecksum));
         await Promise.all(sub);
@@ -142,19 +141,42 @@ export class ObjectFetcher {
     return p;
   }
 
-  /** A metadata object's bytes: local, or fetched, verified and staged. */
-  private async ensureMetadata(csum: string, kind: 'dirtree' | 'dirmeta'): Promise<Buffer> {
-    const local = await readLocalMetadata(this.d.tx, csum, kind);
-    if (local !== null) {
+  /** A metadata object: local, or fetched, verified and staged. */
+  private async ensureMetadata(csum: string, kind: 'dirmeta'): Promise<void> {
+    if ((await readLocalMetadata(this.d.tx, csum, kind)) !== null) {
       this.d.progress.objectsSkipped++;
-      return local;
+      return;
     }
+    await this.fetchMetadata(csum, kind);
+  }
+
+  /**
+   * A dirtree, decoded: local, or fetched, verified and staged. Trees whose bytes hash to
+   * their name go to the repo's decoded-tree cache, for the later walks of this process
+   * (a host upgrade's checkout and prune).
+   */
+  private async ensureDirtree(csum: string): Promise<DirTree> {
+    const local = await readLocalMetadata(this.d.tx, csum, 'dirtree');
+    if (local === null) {
+      const dt = await this.fetchMetadata(csum, 'dirtree');
+      this.d.tx.repo.rememberDirtree(csum, dt);
+      return dt;
+    }
+    this.d.progress.objectsSkipped++;
+    const dt = decodeDirtree(local, `object ${csum}.dirtree`);
+    if (sha256Hex(local) === csum) this.d.tx.repo.rememberDirtree(csum, dt);
+    return dt;
+  }
+
+  private async fetchMetadata(csum: string, kind: 'dirtree'): Promise<DirTree>;
+  private async fetchMetadata(csum: string, kind: 'dirmeta'): Promise<DirMeta>;
+  private async fetchMetadata(csum: string, kind: 'dirtree' | 'dirmeta'): Promise<DirTree | DirMeta> {
     this.d.progress.objectsRequested++;
     const bytes = (await this.downloadMetadata(csum, kind, false))!;
-    verifyMetadata(csum, kind, bytes, this.from(csum, kind));
+    const decoded = verifyMetadata(csum, kind, bytes, this.from(csum, kind));
     await this.d.space.reserve(bytes.length, `object ${csum}.${kind}`);
     await this.d.tx.writeMetadata(kind, bytes, csum);
-    return bytes;
+    return decoded as DirTree | DirMeta;
   }
 
   /** Metadata bytes from a cache repo (hash-checked there) or the remote; counted as fetched. */

@@ -17,6 +17,9 @@ import { KeyFile } from './keyfile.ts';
 import { validateRef } from './refs.ts';
 
 export type RepoMode = 'bare' | 'bare-user' | 'bare-user-only' | 'archive';
+/** Entries (files plus subdirectories) the decoded-dirtree cache holds: ~100k, some 15 MB. */
+const DIRTREE_CACHE_ENTRIES = 100_000;
+
 export const REPO_MODES: readonly RepoMode[] = ['bare', 'bare-user', 'bare-user-only', 'archive'];
 
 /** A content object's metadata and where its bytes are. */
@@ -37,6 +40,17 @@ export class Repo {
   readonly mode: RepoMode;
   config: KeyFile;
   private readonly dirmetaCache = new Map<string, DirMeta>();
+  /**
+   * Decoded dirtrees by checksum. One operation walks the same trees several times (a
+   * host upgrade: the pull, the pre-flight checks, the checkout, the prune), and a
+   * dirtree is immutable once its checksum is verified. Bounded by the entries held
+   * (files plus subdirectories), oldest dropped first, so memory stays flat however
+   * large the tree.
+   */
+  private readonly dirtreeCache = new Map<string, DirTree>();
+  private dirtreeCacheEntries = 0;
+  /** The cache's bound in entries (a property so tests can lower it). */
+  dirtreeCacheLimit = DIRTREE_CACHE_ENTRIES;
   /** `objects/` under the repo path, normalized once. */
   private readonly objectsDir: string;
 
@@ -135,7 +149,25 @@ export class Repo {
   }
 
   async loadDirtree(csum: string): Promise<DirTree> {
-    return decodeDirtree(await this.readMetadata(csum, 'dirtree'), `object ${csum}.dirtree`);
+    const hit = this.dirtreeCache.get(csum);
+    if (hit) return hit;
+    const dt = decodeDirtree(await this.readMetadata(csum, 'dirtree'), `object ${csum}.dirtree`);
+    this.rememberDirtree(csum, dt);
+    return dt;
+  }
+
+  /** Adds a dirtree whose bytes were verified against `csum` to the decoded-dirtree cache. */
+  rememberDirtree(csum: string, dt: DirTree): void {
+    if (this.dirtreeCache.has(csum)) return;
+    const size = dt.files.length + dt.dirs.length + 1;
+    if (size > this.dirtreeCacheLimit) return;
+    this.dirtreeCache.set(csum, dt);
+    this.dirtreeCacheEntries += size;
+    for (const [k, v] of this.dirtreeCache) {
+      if (this.dirtreeCacheEntries <= this.dirtreeCacheLimit) break;
+      this.dirtreeCache.delete(k);
+      this.dirtreeCacheEntries -= v.files.length + v.dirs.length + 1;
+    }
   }
 
   async loadDirmeta(csum: string): Promise<DirMeta> {
