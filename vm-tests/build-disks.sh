@@ -46,12 +46,26 @@ else
 	# A warm Node compile cache: under TCG a cold `atomic` start type-strips and compiles
 	# every module (~10 s), a warm one takes ~2 s. The cache is keyed by file path, so it is
 	# made with the tree bound where the guest mounts it; the guest copies it to its /tmp.
+	# Besides a few real commands, every module of the client is imported and libsodium
+	# (CommonJS, ~1 MB, loaded only to verify signatures) is required, so the first
+	# `atomic host upgrade` in the guest compiles nothing.
 	cache=$t/node-compile-cache
-	for args in "--help" "host status --sysroot /nonexistent" "repo pull --help"; do
-		# shellcheck disable=SC2086
+	warm_all='const { readdirSync } = await import("node:fs");
+		const { createRequire } = await import("node:module");
+		const root = process.argv[1];
+		for (const d of ["common", "store", "bootloader", "client", "cli"])
+			for (const f of readdirSync(`${root}/${d}`, { recursive: true }))
+				if (f.endsWith(".ts") && !f.endsWith(".test.ts") && f !== "entry.ts") await import(`${root}/${d}/${f}`);
+		await createRequire(`${root}/package.json`)("libsodium-wrappers").ready;'
+	for args in "--help" "host status --sysroot /nonexistent" "repo pull --help" "--warm-all"; do
+		if [ "$args" = --warm-all ]; then
+			set -- "$GUEST_TOOLS/atomic/node_modules/.bin/node" --no-warnings --input-type=module -e "$warm_all" "$GUEST_TOOLS/atomic"
+		else
+			# shellcheck disable=SC2086
+			set -- "$GUEST_TOOLS/atomic/bin/atomic" $args
+		fi
 		bwrap --bind / / --tmpfs /run --bind "$t" "$GUEST_TOOLS" --dev /dev --proc /proc \
-			--setenv NODE_COMPILE_CACHE "$GUEST_TOOLS/node-compile-cache" \
-			"$GUEST_TOOLS/atomic/bin/atomic" $args >/dev/null 2>&1 || true
+			--setenv NODE_COMPILE_CACHE "$GUEST_TOOLS/node-compile-cache" "$@" >/dev/null 2>&1 || true
 	done
 	[ -d "$cache" ] || die "warming the compile cache produced nothing"
 	mkfs_dir "$LABEL_TOOLS" "$t" "$WORK/tools.img"
