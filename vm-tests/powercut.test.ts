@@ -4,7 +4,8 @@
 //   reference   one uninterrupted upgrade from the built disk: measures the window from
 //               "upgrade started" to "upgrade finished" (host clock, console lines) and
 //               records every write and flush of the boot disk (QEMU blklogwrites)
-//   step cuts   one per crash point of the client (client/crash.ts) an upgrade reaches:
+//   step cuts   one per step of the upgrade, at the client's crash points (client/crash.ts;
+//               ATOMIC_VM_STEPS=all for every point an upgrade reaches):
 //               ATOMIC_TEST_CRASH_AT=<step> SIGKILLs the client there, and the guest
 //               resets at once with sysrq 'b' (no sync, no unmount): a power cut right
 //               after the step
@@ -41,7 +42,23 @@ const CUTS = Number(process.env.ATOMIC_VM_CUTS ?? 4);
 const SEED = Number(process.env.ATOMIC_VM_SEED ?? Math.floor(Math.random() * 2 ** 31));
 // 'during-cleanup' fires only when an old deployment is deleted; the first upgrade of a
 // one-deployment host deletes none, so an upgrade never reaches it.
-const STEPS = CRASH_POINTS.filter((s) => s !== 'during-cleanup');
+const REACHED = CRASH_POINTS.filter((s) => s !== 'during-cleanup');
+// By default one cut per step of the upgrade: pull (and pre-flight), deploy (checkout),
+// /etc merge, kernel install, swap (just before and just after), cleanup. The client's
+// finer points between them (after-origin, after-loader-entries, after-bootlinks) are
+// killed hundreds of times per CI run by client/crash-soak.test.ts, and every flush
+// point of the upgrade is checked by the write-log replay below; ATOMIC_VM_STEPS=all
+// cuts at each of them here too, or ATOMIC_VM_STEPS=a,b,… picks steps.
+const DEFAULT_STEPS: readonly string[] = ['after-preflight', 'after-checkout', 'after-etc-merge', 'after-kernel-install', 'before-swap', 'after-swap', 'before-cleanup'];
+const STEPS = ((): readonly string[] => {
+  const env = process.env.ATOMIC_VM_STEPS;
+  if (env === undefined || env === '') return DEFAULT_STEPS;
+  if (env === 'all') return REACHED;
+  const picked = env.split(',').map((s) => s.trim());
+  const unknown = picked.filter((s) => !(REACHED as readonly string[]).includes(s));
+  if (unknown.length > 0) throw new Error(`ATOMIC_VM_STEPS: unknown step(s) ${unknown.join(', ')}; the steps are ${REACHED.join(', ')}`);
+  return picked;
+})();
 
 const UPGRADE = 'report upgrade-start "$(cut -d\' \' -f1 /proc/uptime)"\nvmtest_run upgrade atomic host upgrade\n';
 const SUCCESS = /^ATOMIC-OUT upgrade: Run "systemctl reboot"|^ATOMIC-EXIT upgrade rc=0$/;
