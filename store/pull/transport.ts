@@ -1,13 +1,13 @@
-// Fetching files of a remote repository: http(s) over keep-alive connections
-// with retries, backoff, a stall timeout and Range resume of large downloads;
+// Fetching files of a remote repository: http(s) over persistent, pipelined
+// connections (./http1.ts) with retries, backoff, a stall timeout and Range
+// resume of large downloads;
 // file:// by reading the files. A 404 is "absent" for optional files (ostree-format.md §7).
 
-import { createWriteStream } from 'node:fs';
+import { closeSync, openSync } from 'node:fs';
 import { open, readFile, rm, stat } from 'node:fs/promises';
-import { Agent as HttpAgent, request as httpRequest, type IncomingMessage } from 'node:http';
-import { Agent as HttpsAgent, request as httpsRequest } from 'node:https';
 import { fileURLToPath } from 'node:url';
 import { isErrno, UpdaterError } from '../../common/errors.ts';
+import { Http1Client, HttpError, HttpTooLarge, type BodySink, type HttpHead, type HttpResult } from './http1.ts';
 
 /** A downloaded object: in memory, or in a file (a verified-later partial download or a local source file). */
 export type Fetched = { bytes: Buffer } | { path: string; owned: boolean };
@@ -27,6 +27,10 @@ export interface TransportOptions {
   onRetry?: (what: string, err: Error, attempt: number) => void;
   /** Extra headers for every request (ostree's --http-header). */
   headers?: Record<string, string>;
+  /** Parallel connections per server (default 4). */
+  connections?: number;
+  /** Requests pipelined on one connection (default 8; 1 turns pipelining off). */
+  pipelineDepth?: number;
 }
 
 /** Transport-level failure that a retry may cure (network error, stall, 5xx). */
@@ -50,9 +54,6 @@ export interface Transport {
   close(): void;
 }
 
-/** The stall error of a response whose request was destroyed for stalling (the body then just says "aborted"). */
-const stalls = new WeakMap<IncomingMessage, Error>();
-
 const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
 
 /** Opens a transport for `http://`, `https://` or `file://` URLs. */
@@ -62,12 +63,16 @@ export function openTransport(url: string, opts: TransportOptions = {}): Transpo
   throw new UpdaterError('PULL_UNSUPPORTED_URL', `unsupported remote URL '${url}'`, { hint: 'use an http://, https:// or file:// URL' });
 }
 
+const REDIRECTS = new Set([301, 302, 303, 307, 308]);
+const MAX_IN_MEMORY = 128 * 1024 * 1024;
+const USER_AGENT = 'atomic-pull';
+
 // ---- http(s) ----
 
 class HttpTransport implements Transport {
   readonly url: string;
   private readonly base: URL;
-  private readonly agent: HttpAgent;
+  private readonly clients = new Map<string, Http1Client>();
   private readonly stallMs: number;
   private readonly retries: number;
   private readonly retryBase: number;
@@ -77,8 +82,6 @@ class HttpTransport implements Transport {
   constructor(url: string, opts: TransportOptions) {
     this.url = url;
     this.base = new URL(url.endsWith('/') ? url : `${url}/`);
-    const AgentClass = this.base.protocol === 'https:' ? HttpsAgent : HttpAgent;
-    this.agent = new AgentClass({ keepAlive: true, maxSockets: 64, maxFreeSockets: 64 });
     this.stallMs = opts.stallTimeoutMs ?? 30_000;
     this.retries = opts.retries ?? 5;
     this.retryBase = opts.retryBaseMs ?? 250;
@@ -87,53 +90,68 @@ class HttpTransport implements Transport {
   }
 
   close(): void {
-    this.agent.destroy();
+    for (const c of this.clients.values()) c.close();
+    this.clients.clear();
   }
 
   private urlOf(rel: string): URL {
     return new URL(rel, this.base);
   }
 
-  /** One request; resolves with the response once headers arrive. Stalls and socket errors reject. */
-  private async send(rel: string, headers: Record<string, string>): Promise<IncomingMessage> {
-    // Redirects (a CDN, a moved repo) are followed like libcurl does, up to 5 hops.
+  /** The connection pool of `u`'s origin (a redirect may lead to another). */
+  private client(u: URL): Http1Client {
+    let c = this.clients.get(u.origin);
+    if (!c) {
+      c = new Http1Client(new URL(u.origin), {
+        connections: this.opts.connections,
+        pipeline: this.opts.pipelineDepth,
+        stallMs: this.stallMs,
+        headers: { 'user-agent': USER_AGENT, ...this.opts.headers },
+        onBytes: this.opts.onBytes,
+      });
+      this.clients.set(u.origin, c);
+    }
+    return c;
+  }
+
+  /**
+   * One GET, following redirects (a CDN, a moved repo) as libcurl does, up to 5 hops.
+   * `onHead` chooses where the final response's body goes.
+   */
+  private async send(rel: string, headers: Record<string, string>, onHead: (h: HttpHead) => BodySink): Promise<{ href: string; res: HttpResult }> {
     let u = this.urlOf(rel);
     for (let hop = 0; ; hop++) {
-      const res = await this.sendOnce(u, headers);
-      const loc = res.headers.location;
-      if (![301, 302, 303, 307, 308].includes(res.statusCode ?? 0) || !loc || hop >= 5) return res;
-      res.resume();
-      u = new URL(loc, u);
+      let next: string | null = null;
+      const res = await this.client(u)
+        .get(u.pathname + u.search, headers, (h) => {
+          const loc = h.headers.get('location');
+          if (REDIRECTS.has(h.status) && loc && hop < 5) {
+            next = loc;
+            return { discard: true };
+          }
+          return onHead(h);
+        })
+        .catch((err: unknown) => {
+          throw this.networkError(err, u.href);
+        });
+      if (next === null) return { href: u.href, res };
+      u = new URL(next, u);
     }
   }
 
-  private sendOnce(u: URL, headers: Record<string, string>): Promise<IncomingMessage> {
-    const req = (u.protocol === 'https:' ? httpsRequest : httpRequest)(u, { agent: u.protocol === this.base.protocol ? this.agent : undefined, headers: { ...this.opts.headers, ...headers } });
-    return new Promise((resolve, reject) => {
-      let response: IncomingMessage | null = null;
-      // The socket timeout is an idle timer: it fires when no bytes move for stallMs,
-      // both while waiting for headers and while the body streams.
-      req.setTimeout(this.stallMs, () => {
-        const err = new TransientError('PULL_STALLED', `GET ${u.href}: no data received for ${this.stallMs / 1000} s`, {
-          hint: 'the server or network stopped sending; check connectivity and pull again (finished objects are kept)',
-        });
-        if (response) stalls.set(response, err);
-        req.destroy(err);
+  private networkError(err: unknown, href: string): Error {
+    if (err instanceof HttpError && err.code === 'ESTALLED') {
+      return new TransientError('PULL_STALLED', `GET ${href}: no data received for ${this.stallMs / 1000} s`, {
+        hint: 'the server or network stopped sending; check connectivity and pull again (finished objects are kept)',
       });
-      req.once('error', (err) => reject(toTransient(err, u.href)));
-      req.once('response', (res) => {
-        response = res;
-        res.once('error', () => {}); // surfaced to the reader of the body
-        resolve(res);
-      });
-      req.end();
-    });
+    }
+    if (err instanceof HttpTooLarge) return new UpdaterError('PULL_TOO_LARGE', `GET ${href}: ${err.message}`);
+    return toTransient(err, href);
   }
 
-  private statusError(res: IncomingMessage, href: string): UpdaterError {
-    const code = res.statusCode ?? 0;
-    res.resume();
-    const msg = `GET ${href}: HTTP ${code} ${res.statusMessage ?? ''}`.trimEnd();
+  private statusError(head: HttpHead, href: string): UpdaterError {
+    const code = head.status;
+    const msg = `GET ${href}: HTTP ${code} ${head.reason}`.trimEnd();
     if (code >= 500 || code === 408 || code === 429) return new TransientError('PULL_HTTP_ERROR', msg);
     if (code === 404) return new UpdaterError('PULL_NOT_FOUND', msg);
     return new UpdaterError('PULL_HTTP_ERROR', msg);
@@ -158,38 +176,14 @@ class HttpTransport implements Transport {
     }
   }
 
-  private async readBody(res: IncomingMessage, href: string, maxSize: number): Promise<Buffer> {
-    const chunks: Buffer[] = [];
-    let n = 0;
-    try {
-      for await (const chunk of res) {
-        n += (chunk as Buffer).length;
-        this.opts.onBytes?.((chunk as Buffer).length);
-        if (n > maxSize) {
-          res.destroy();
-          throw new UpdaterError('PULL_TOO_LARGE', `GET ${href}: response exceeds ${maxSize} bytes`);
-        }
-        chunks.push(chunk as Buffer);
-      }
-    } catch (err) {
-      if (err instanceof UpdaterError) throw err;
-      throw stalls.get(res) ?? toTransient(err, href);
-    }
-    const expected = Number(res.headers['content-length'] ?? NaN);
-    if (!Number.isNaN(expected) && n < expected) throw new TransientError('PULL_NETWORK', `GET ${href}: connection closed after ${n} of ${expected} bytes`);
-    return Buffer.concat(chunks, n);
-  }
-
   async getBytes(rel: string, opts: { optional?: boolean; maxSize?: number } = {}): Promise<Buffer | null> {
     const href = this.urlOf(rel).href;
+    const maxSize = opts.maxSize ?? MAX_IN_MEMORY;
     return this.withRetries(href, async () => {
-      const res = await this.send(rel, {});
-      if (res.statusCode === 404 && opts.optional) {
-        res.resume();
-        return null;
-      }
-      if (res.statusCode !== 200) throw this.statusError(res, href);
-      return this.readBody(res, href, opts.maxSize ?? 128 * 1024 * 1024);
+      const { href: at, res } = await this.send(rel, {}, (h) => (h.status === 200 ? { maxSize } : { discard: true }));
+      if (res.head.status === 404 && opts.optional) return null;
+      if (res.head.status !== 200) throw this.statusError(res.head, at);
+      return res.body!;
     });
   }
 
@@ -199,14 +193,12 @@ class HttpTransport implements Transport {
       const h: Record<string, string> = {};
       if (etag) h['if-none-match'] = etag;
       if (lastModified) h['if-modified-since'] = lastModified;
-      const res = await this.send(rel, h);
-      const meta = { etag: (res.headers.etag as string | undefined) ?? null, lastModified: (res.headers['last-modified'] as string | undefined) ?? null };
-      if (res.statusCode === 304 || res.statusCode === 404) {
-        res.resume();
-        return { status: res.statusCode, bytes: null, ...meta };
-      }
-      if (res.statusCode !== 200) throw this.statusError(res, href);
-      return { status: 200 as const, bytes: await this.readBody(res, href, 128 * 1024 * 1024), ...meta };
+      const { href: at, res } = await this.send(rel, h, (hd) => (hd.status === 200 ? { maxSize: MAX_IN_MEMORY } : { discard: true }));
+      const status = res.head.status;
+      const meta = { etag: res.head.headers.get('etag') ?? null, lastModified: res.head.headers.get('last-modified') ?? null };
+      if (status === 304 || status === 404) return { status, bytes: null, ...meta };
+      if (status !== 200) throw this.statusError(res.head, at);
+      return { status: 200 as const, bytes: res.body, ...meta };
     });
   }
 
@@ -217,57 +209,47 @@ class HttpTransport implements Transport {
       // Only a retry, or a caller that saw a partial file, needs the stat: most objects have none.
       const have = first && !opts.maybePartial ? -1 : await stat(partialPath).then((s) => s.size, () => -1);
       first = false;
-      const res = await this.send(rel, have > 0 ? { range: `bytes=${have}-` } : {});
-      const code = res.statusCode ?? 0;
-      if (code === 404 && opts.optional) {
-        res.resume();
-        return null;
-      }
-      if (code === 416 && have > 0) {
-        // The partial file already holds every byte; verification decides whether it is right.
-        res.resume();
-        return { path: partialPath, owned: true };
-      }
-      if (code === 206 && have > 0) {
-        const cr = /^bytes (\d+)-/.exec(String(res.headers['content-range'] ?? ''));
-        if (!cr || Number(cr[1]) !== have) {
-          res.resume();
-          await rm(partialPath, { force: true });
-          throw new TransientError('PULL_NETWORK', `GET ${href}: server answered a Range request with an unexpected Content-Range`);
+      let fd: number | null = null;
+      let badRange = false;
+      // Large bodies, and the rest of a resumed one, go to the partial file as they arrive,
+      // so what came before a failure is kept for the next Range request.
+      const onHead = (h: HttpHead): BodySink => {
+        if (h.status === 206 && have > 0) {
+          const cr = /^bytes (\d+)-/.exec(h.headers.get('content-range') ?? '');
+          if (!cr || Number(cr[1]) !== have) {
+            badRange = true;
+            return { discard: true };
+          }
+          fd = openSync(partialPath, 'a', 0o644);
+          return { fd };
         }
-        await this.streamToFile(res, href, partialPath, true);
-        return { path: partialPath, owned: true };
+        if (h.status !== 200) return { discard: true };
+        const length = Number(h.headers.get('content-length') ?? NaN);
+        if (have > 0 || (!Number.isNaN(length) && length >= this.partialMin)) {
+          fd = openSync(partialPath, 'w', 0o644);
+          return { fd };
+        }
+        return { maxSize: MAX_IN_MEMORY };
+      };
+      let got: { href: string; res: HttpResult };
+      try {
+        got = await this.send(rel, have > 0 ? { range: `bytes=${have}-` } : {}, onHead);
+      } finally {
+        if (fd !== null) closeSync(fd);
       }
-      if (code !== 200) throw this.statusError(res, href);
-      const length = Number(res.headers['content-length'] ?? NaN);
-      if (have > 0 || (!Number.isNaN(length) && length >= this.partialMin)) {
-        await this.streamToFile(res, href, partialPath, false);
-        return { path: partialPath, owned: true };
+      const { href: at, res } = got;
+      const code = res.head.status;
+      if (code === 404 && opts.optional) return null;
+      // 416 on a resume: the partial file already holds every byte; verification decides whether it is right.
+      if (code === 416 && have > 0) return { path: partialPath, owned: true };
+      if (badRange) {
+        await rm(partialPath, { force: true });
+        throw new TransientError('PULL_NETWORK', `GET ${at}: server answered a Range request with an unexpected Content-Range`);
       }
-      return { bytes: await this.readBody(res, href, 128 * 1024 * 1024) };
+      if (code !== 200 && !(code === 206 && have > 0)) throw this.statusError(res.head, at);
+      if (fd !== null) return { path: partialPath, owned: true };
+      return { bytes: res.body! };
     });
-  }
-
-  /** Streams a body into the partial file; what arrived before a failure stays there for a Range retry. */
-  private async streamToFile(res: IncomingMessage, href: string, path: string, append: boolean): Promise<void> {
-    const out = createWriteStream(path, { flags: append ? 'a' : 'w', mode: 0o644 });
-    const done = new Promise<void>((resolve, reject) => {
-      out.once('error', reject);
-      out.once('close', resolve);
-    });
-    let failure: unknown = null;
-    try {
-      for await (const chunk of res) {
-        this.opts.onBytes?.((chunk as Buffer).length);
-        if (!out.write(chunk)) await new Promise<void>((r) => out.once('drain', () => r()));
-      }
-    } catch (err) {
-      failure = err;
-    }
-    out.end();
-    await done;
-    if (failure !== null) throw stalls.get(res) ?? toTransient(failure, href);
-    if (!res.complete) throw new TransientError('PULL_NETWORK', `GET ${href}: connection closed before the end of the body`);
   }
 }
 
