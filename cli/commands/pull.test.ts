@@ -88,9 +88,8 @@ describe('atomic repo pull / fsck --repair', () => {
     const staging = (await readdir(join(repo, 'tmp'))).filter((e) => e.startsWith('staging-'));
     expect(staging.length).toBe(1);
     const staged = new Set<string>();
-    for (const d of await readdir(join(repo, 'tmp', staging[0]!))) {
-      if (!/^[0-9a-f]{2}$/.test(d)) continue;
-      for (const f of await readdir(join(repo, 'tmp', staging[0]!, d))) if (f.endsWith('.file')) staged.add(`objects/${d}/${f}z`);
+    for (const f of await readdir(join(repo, 'tmp', staging[0]!))) {
+      if (/^[0-9a-f]{64}\.file$/.test(f)) staged.add(`objects/${f.slice(0, 2)}/${f.slice(2)}z`);
     }
     expect(staged.size).toBeGreaterThan(4);
     expect(staged.size).toBeLessThan(40);

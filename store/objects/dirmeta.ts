@@ -20,6 +20,14 @@ export interface DirMeta {
 
 /** Encodes the `(uuua(ayay))` bytes; xattrs are sorted by name. */
 export function encodeDirmeta(m: DirMeta): Uint8Array {
+  if (m.xattrs.length === 0) {
+    // Three big-endian u32 and an empty array, which takes no bytes.
+    const out = Buffer.alloc(12);
+    out.writeUInt32BE(m.uid >>> 0, 0);
+    out.writeUInt32BE(m.gid >>> 0, 4);
+    out.writeUInt32BE(m.mode >>> 0, 8);
+    return out;
+  }
   return serialize(DIRMETA_TYPE, [bswap32(m.uid), bswap32(m.gid), bswap32(m.mode), xattrsToGValue(sortXattrs(m.xattrs))]);
 }
 

@@ -9,7 +9,7 @@ import { join } from 'node:path';
 import { pipeline } from 'node:stream/promises';
 import { createInflateRaw } from 'node:zlib';
 import { isUpdaterError, UpdaterError } from '../../common/errors.ts';
-import { decodeArchivePrefix, decodeCommit, decodeDirtree, decodeVarDict, sha256Hex, type Commit, type DirMeta, type DirTree, type ObjectKind } from '../objects/index.ts';
+import { decodeArchivePrefix, decodeCommit, isLinkMode, decodeDirtree, decodeVarDict, sha256Hex, type Commit, type DirMeta, type DirTree, type ObjectKind } from '../objects/index.ts';
 import type { Repo } from '../repo/repo.ts';
 import type { Transaction } from '../repo/transaction.ts';
 import type { AdaptiveLimiter } from './adaptive-limit.ts';
@@ -225,7 +225,12 @@ export class ObjectFetcher {
     const partial = join(partialDir(this.d.tx.repo.path), `${csum}.filez.part`);
     for (let attempt = 0; ; attempt++) {
       const resumed = attempt === 0 && this.d.partials.has(`${csum}.filez.part`);
-      const got = (await this.limited(() => this.d.transport.getObject(rel, partial, { maybePartial: resumed })))!;
+      // The slot is held until the writer thread has room, so downloads do not outrun the disk.
+      const got = (await this.limited(async () => {
+        const g = await this.d.transport.getObject(rel, partial, { maybePartial: resumed });
+        await this.d.tx.writeRoom();
+        return g;
+      }))!;
       let v: VerifiedContent;
       try {
         v = 'bytes' in got ? verifyArchiveBytes(csum, got.bytes, from) : await verifyArchiveFile(csum, got.path, from);
@@ -249,7 +254,7 @@ export class ObjectFetcher {
     } else {
       await space.reserve(v.size, `object ${csum}.file`);
       if (v.data !== null) {
-        await tx.writeContent(v.header, { data: v.data }, csum);
+        await tx.writeVerifiedContent(csum, v.header, isLinkMode(v.header.mode) ? null : v.data);
       } else {
         const path = (got as { path: string }).path;
         const raw = join(partialDir(tx.repo.path), `${csum}.data`);

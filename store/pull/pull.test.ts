@@ -102,7 +102,7 @@ describe('pull', () => {
     const res = await fsckRepo(repo);
     expect(res.problems).toEqual([]);
     const staged = (await readdir(join(repo.path, 'tmp'))).filter((e) => e.startsWith('staging-'));
-    for (const s of staged) for (const d of await readdir(join(repo.path, 'tmp', s))) expect(d).toMatch(/^[0-9a-f]{2}$/);
+    for (const s of staged) for (const d of await readdir(join(repo.path, 'tmp', s))) expect(d).toMatch(/^[0-9a-f]{64}\.(file|filez|dirtree|dirmeta|commit)$/);
   }
 
   it('pulls over file:// into a bare-user repo', async () => {

@@ -1,8 +1,8 @@
 // Where pulled objects go: the transaction's staging directory
-// (tmp/staging-BOOTID-RANDOM/XX/REST.EXT, the layout transaction.ts renames from),
+// (tmp/staging-BOOTID-RANDOM/CHECKSUM.EXT, the layout transaction.ts renames from),
 // and the resumable partial downloads in tmp/pull-partial/.
 
-import { copyFile, mkdir, readFile, rename, rm, writeFile } from 'node:fs/promises';
+import { copyFile, readFile, rename, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { isErrno } from '../../common/errors.ts';
 import type { ObjectKind } from '../objects/index.ts';
@@ -45,9 +45,9 @@ let counter = 0;
  */
 export async function stageArchiveObject(tx: Transaction, csum: string, from: { bytes: Uint8Array } | { path: string; owned: boolean }): Promise<void> {
   const dest = stagedPath(tx, csum, 'file');
-  await mkdir(join(dest, '..'), { recursive: true });
   if ('path' in from && from.owned) {
     await rename(from.path, dest);
+    tx.markStaged(csum, 'file');
     return;
   }
   const tmp = join(tx.staging, `pull-${process.pid}-${counter++}`);
@@ -55,6 +55,7 @@ export async function stageArchiveObject(tx: Transaction, csum: string, from: { 
     if ('bytes' in from) await writeFile(tmp, from.bytes, { mode: 0o644 });
     else await copyFile(from.path, tmp);
     await rename(tmp, dest);
+    tx.markStaged(csum, 'file');
   } catch (err) {
     await rm(tmp, { force: true });
     throw err;

@@ -1,6 +1,6 @@
 // Write transactions (ostree-format.md §1 "Write transaction"): objects are
-// staged in tmp/staging-BOOTID-RANDOM/XX/, each fully written then renamed into
-// the staging dir; commit() makes them durable with syncfs, renames them into
+// staged in tmp/staging-BOOTID-RANDOM/ as CHECKSUM.EXT (flat: no 256 directories
+// to create per transaction), each fully written then renamed into the staging dir; commit() makes them durable with syncfs, renames them into
 // objects/ (content and trees before commits), syncs again, then writes refs.
 // A crash before commit() leaves only staging files, reused by the next
 // transaction of the same boot (they are in the page cache) and discarded after a reboot.
@@ -20,7 +20,15 @@ import {
   contentStreamPrefix, encodeArchivePrefix, encodeDirmeta, isLinkMode, sha256Hex, type FileHeader, type ObjectKind,
 } from '../objects/index.ts';
 import { lockRepo, type LockOptions, type RepoLock } from './lock.ts';
+import { ObjectWriter } from './object-writer.ts';
 import type { Repo } from './repo.ts';
+import { applyMetaFd, writeObjectFile, type ObjectMeta, type ObjectWrite } from './write-object.ts';
+
+/** A staged object's name: CHECKSUM.EXT. */
+const STAGED_NAME = /^[0-9a-f]{64}\.(file|filez|dirtree|dirmeta|commit|commitmeta)$/;
+
+/** Objects a transaction writes on its own thread before writeVerifiedContent() starts a writer thread. */
+const INLINE_WRITES = 64;
 
 /** Files up to this size are read into memory once and hashed/written from the buffer. */
 export const IN_MEMORY_LIMIT = 16 * 1024 * 1024;
@@ -49,10 +57,15 @@ export class Transaction {
   readonly stats: TransactionStats = { metadataWritten: 0, contentWritten: 0, contentBytesWritten: 0 };
   private readonly lock: RepoLock;
   private readonly refUpdates: Array<[string | null, string, string | null]> = [];
-  private readonly madeDirs = new Set<string>();
   /** `csum.kind` of objects known to be staged, so repeats skip the stat. */
   private readonly staged = new Set<string>();
+  /** `csum.kind` of objects found in neither objects/ nor staging. */
+  private readonly absent = new Set<string>();
   private tmpCounter = 0;
+  private inlineWrites = 0;
+  private writer: ObjectWriter | null = null;
+  /** The first write of the writer thread that failed: the transaction cannot commit. */
+  private writeFailure: unknown = null;
   private done = false;
 
   private constructor(repo: Repo, staging: string, lock: RepoLock) {
@@ -79,7 +92,8 @@ export class Transaction {
         staging = join(tmp, `staging-${boot}-${randomBytes(6).toString('hex')}`);
         await mkdir(staging);
       } else {
-        for (const e of await readdir(staging)) if (!/^[0-9a-f]{2}$/.test(e)) await rm(join(staging, e), { recursive: true, force: true });
+        // Keep whole staged objects (and XX/ directories of the older nested layout); drop temp files.
+        for (const e of await readdir(staging)) if (!STAGED_NAME.test(e) && !/^[0-9a-f]{2}$/.test(e)) await rm(join(staging, e), { recursive: true, force: true });
       }
       // A legacy `transaction` marker from old ostree makes every commit partial; 2022.7 deletes it.
       await rm(join(repo.path, 'transaction'), { force: true });
@@ -93,7 +107,7 @@ export class Transaction {
   /** Where an object of this transaction is staged until commit(). */
   stagedPath(csum: string, kind: ObjectKind): string {
     const ext = kind === 'file' && this.repo.mode === 'archive' ? 'filez' : kind;
-    return join(this.staging, csum.slice(0, 2), `${csum.slice(2)}.${ext}`);
+    return join(this.staging, `${csum}.${ext}`);
   }
 
   /** True when the object is in the repo or already staged. */
@@ -108,12 +122,22 @@ export class Transaction {
   hasSync(csum: string, kind: ObjectKind): boolean {
     const key = `${csum}.${kind}`;
     if (this.staged.has(key)) return true;
+    // Only this transaction adds objects while it holds the lock, so an object
+    // found missing stays missing until this transaction stages it.
+    if (this.absent.has(key)) return false;
     if (statSync(this.repo.objectPath(csum, kind), { throwIfNoEntry: false }) !== undefined) return true;
     if (statSync(this.stagedPath(csum, kind), { throwIfNoEntry: false }) !== undefined) {
       this.staged.add(key);
       return true;
     }
+    this.absent.add(key);
     return false;
+  }
+
+  /** Records an object put at its stagedPath() by the caller (a pull staging a `.filez` verbatim). */
+  markStaged(csum: string, kind: ObjectKind): void {
+    this.staged.add(`${csum}.${kind}`);
+    this.absent.delete(`${csum}.${kind}`);
   }
 
   private newTmp(): string {
@@ -121,13 +145,8 @@ export class Transaction {
   }
 
   private placeSync(tmp: string, csum: string, kind: ObjectKind): void {
-    const dir = join(this.staging, csum.slice(0, 2));
-    if (!this.madeDirs.has(dir)) {
-      mkdirSync(dir, { recursive: true });
-      this.madeDirs.add(dir);
-    }
     renameSync(tmp, this.stagedPath(csum, kind));
-    this.staged.add(`${csum}.${kind}`);
+    this.markStaged(csum, kind);
   }
 
   /** Stages a metadata object; `expected` (from a pull) must match the computed checksum. */
@@ -193,17 +212,64 @@ export class Transaction {
     if (expected !== undefined && expected !== csum) {
       throw new UpdaterError('STORE_OBJECT_CORRUPT', `object ${expected}.file: computed checksum ${csum}`);
     }
+    return this.stageContentSync(csum, header, data);
+  }
+
+  /**
+   * Stages a content object whose checksum the caller has just computed from these
+   * very header and bytes (a pull verifies each object before staging it), so it is
+   * not hashed a second time.
+   */
+  writeVerifiedContentSync(csum: string, header: FileHeader, data: Uint8Array | null): string {
+    return this.stageContentSync(csum, header, data);
+  }
+
+  private stageContentSync(csum: string, header: FileHeader, data: Uint8Array | null): string {
     if (this.hasSync(csum, 'file')) return csum;
-    const tmp = this.newTmp();
+    const w = this.planContentWrite(csum, header, data);
     try {
-      this.writeContentFileSync(tmp, header, isLink ? null : (data ?? new Uint8Array(0)));
+      writeObjectFile(w);
     } catch (err) {
-      this.failed(tmp, csum, err);
+      this.failed(w.tmp, csum, err);
     }
-    this.placeSync(tmp, csum, 'file');
+    this.markStaged(csum, 'file');
     this.stats.contentWritten++;
     this.stats.contentBytesWritten += data?.length ?? 0;
     return csum;
+  }
+
+  /**
+   * Stages a verified content object like writeVerifiedContentSync, but the file is
+   * written by a writer thread (./object-writer.ts) while this thread goes on
+   * fetching and verifying: for pulls of many objects. The object counts as staged
+   * at once; commit() waits for every write. Callers keep memory bounded with
+   * writeRoom(). `data` must not be modified afterwards.
+   */
+  async writeVerifiedContent(csum: string, header: FileHeader, data: Uint8Array | null): Promise<void> {
+    if (this.hasSync(csum, 'file')) return;
+    if (this.inlineWrites < INLINE_WRITES) {
+      // The first objects are written here: a small pull never starts a thread.
+      this.inlineWrites++;
+      this.stageContentSync(csum, header, data);
+      return;
+    }
+    const w = this.planContentWrite(csum, header, data);
+    this.writer ??= new ObjectWriter();
+    this.markStaged(csum, 'file');
+    this.stats.contentWritten++;
+    this.stats.contentBytesWritten += data?.length ?? 0;
+    try {
+      await this.writer.write(w);
+    } catch (err) {
+      this.staged.delete(`${csum}.file`);
+      this.writeFailure ??= err;
+      this.failed(w.tmp, csum, err);
+    }
+  }
+
+  /** Resolves when the writer threads hold little enough unwritten data to take more. */
+  writeRoom(): Promise<void> {
+    return this.writer?.room() ?? Promise.resolve();
   }
 
   private failed(tmp: string, csum: string, err: unknown): never {
@@ -214,73 +280,57 @@ export class Transaction {
     throw err;
   }
 
-  /** Writes `data` (a regular file's bytes, or null for a symlink) as the object file `tmp`. */
-  private writeContentFileSync(tmp: string, h: FileHeader, data: Uint8Array | null): void {
+  /** What to write for a content object (`data` null or ignored for a symlink) in this repo's mode. */
+  private planContentWrite(csum: string, h: FileHeader, data: Uint8Array | null): ObjectWrite {
     const mode = this.repo.mode;
-    if (data === null && (mode === 'bare' || mode === 'bare-user-only')) {
+    const isLink = isLinkMode(h.mode);
+    const base = { tmp: this.newTmp(), dest: this.stagedPath(csum, 'file') };
+    if (isLink && (mode === 'bare' || mode === 'bare-user-only')) {
       this.checkBareUserOnly(h);
-      symlinkSync(h.symlinkTarget, tmp);
-      if (mode === 'bare') {
-        lchownSync(tmp, h.uid, h.gid);
-        for (const x of h.xattrs) setXattr(tmp, x.name, x.value);
-      }
-      lutimesSync(tmp, 0, 0);
-      return;
+      const bare = mode === 'bare';
+      return { ...base, symlink: h.symlinkTarget, bytes: new Uint8Array(0), owner: bare ? [h.uid, h.gid] : null, chmod: null, xattrs: bare ? h.xattrs : [], zeroMtime: true };
     }
-    let bytes: Uint8Array;
     if (mode === 'archive') {
-      const size = data?.length ?? 0;
+      const size = isLink ? 0 : (data?.length ?? 0);
       const prefix = encodeArchivePrefix(h, size);
-      bytes = data === null ? prefix : Buffer.concat([prefix, deflateRawSync(data, { level: 6 })]);
-    } else if (data === null) {
-      bytes = Buffer.from(`${h.symlinkTarget}\0`); // bare-user: symlinks are files holding target + NUL
-    } else {
-      bytes = data;
+      const bytes = isLink ? prefix : Buffer.concat([prefix, deflateRawSync(data ?? new Uint8Array(0), { level: 6 })]);
+      return { ...base, symlink: null, bytes, owner: null, chmod: 0o644, xattrs: [], zeroMtime: false };
     }
-    const fd = openSync(tmp, 'wx', 0o600);
-    try {
-      let off = 0;
-      while (off < bytes.length) off += writeSync(fd, bytes, off, bytes.length - off);
-      if (mode === 'archive') fchmodSync(fd, 0o644);
-      else this.finishContentFd(fd, tmp, h, data === null);
-    } finally {
-      closeSync(fd);
-    }
+    // bare-user stores a symlink as a file holding the target and a NUL.
+    const bytes = isLink ? Buffer.from(`${h.symlinkTarget}\0`) : (data ?? new Uint8Array(0));
+    return { ...base, symlink: null, bytes, ...this.metaFor(h, isLink) };
   }
 
   /** Sets a written content object's metadata by path (the streamed large-file case). */
   private finishContentFile(tmp: string, h: FileHeader): void {
     const fd = openSync(tmp, 'r+');
     try {
-      this.finishContentFd(fd, tmp, h, false);
+      applyMetaFd(fd, this.metaFor(h, false), tmp);
     } finally {
       closeSync(fd);
     }
   }
 
-  /** Ownership, permissions, xattrs and mtime 0 of a regular-file object, through its fd. */
-  private finishContentFd(fd: number, tmp: string, h: FileHeader, isLink: boolean): void {
+  /** Ownership, permissions, xattrs and mtime 0 of a content object file in a bare mode. */
+  private metaFor(h: FileHeader, isLink: boolean): ObjectMeta {
     const perms = h.mode & 0o7777;
     switch (this.repo.mode) {
       case 'bare':
-        // chown before chmod: chown clears setuid/setgid bits.
-        fchownSync(fd, h.uid, h.gid);
-        fchmodSync(fd, perms);
-        for (const x of h.xattrs) fsetXattr(fd, x.name, x.value, tmp);
-        break;
+        return { owner: [h.uid, h.gid], chmod: perms, xattrs: h.xattrs, zeroMtime: true };
       case 'bare-user':
         // Real metadata goes into user.ostreemeta.
-        fchmodSync(fd, isLink ? 0o644 : (perms & 0o775) | 0o400);
-        fsetXattr(fd, 'user.ostreemeta', encodeDirmeta({ uid: h.uid, gid: h.gid, mode: h.mode, xattrs: h.xattrs }), tmp);
-        break;
+        return {
+          owner: null,
+          chmod: isLink ? 0o644 : (perms & 0o775) | 0o400,
+          xattrs: [{ name: 'user.ostreemeta', value: encodeDirmeta({ uid: h.uid, gid: h.gid, mode: h.mode, xattrs: h.xattrs }) }],
+          zeroMtime: true,
+        };
       case 'bare-user-only':
         this.checkBareUserOnly(h);
-        fchmodSync(fd, perms);
-        break;
+        return { owner: null, chmod: perms, xattrs: [], zeroMtime: true };
       case 'archive':
-        break;
+        return { owner: null, chmod: null, xattrs: [], zeroMtime: true };
     }
-    futimesSync(fd, 0, 0);
   }
 
   private checkBareUserOnly(h: FileHeader): void {
@@ -300,6 +350,8 @@ export class Transaction {
   async commit(): Promise<void> {
     if (this.done) throw new UpdaterError('INTERNAL', 'transaction already finished');
     try {
+      await this.stopWriter();
+      if (this.writeFailure !== null) throw this.writeFailure;
       const doSync = this.repo.config.getBoolean('core', 'fsync', true);
       const sync = async (): Promise<void> => {
         if (!doSync) return;
@@ -313,17 +365,18 @@ export class Transaction {
       await sync();
       const commits: Array<[string, string]> = [];
       const made = new Set<string>();
-      for (const d of (await readdir(this.staging)).sort()) {
-        if (!/^[0-9a-f]{2}$/.test(d)) continue;
-        const target = join(this.repo.path, 'objects', d);
-        for (const f of readdirSync(join(this.staging, d))) {
-          if (!made.has(target)) {
-            mkdirSync(target, { recursive: true });
-            made.add(target);
-          }
-          if (f.endsWith('.commit')) commits.push([join(this.staging, d, f), join(target, f)]);
-          else renameSync(join(this.staging, d, f), join(target, f));
+      const place = (from: string, dir: string, name: string): void => {
+        const target = join(this.repo.path, 'objects', dir);
+        if (!made.has(target)) {
+          mkdirSync(target, { recursive: true });
+          made.add(target);
         }
+        if (name.endsWith('.commit')) commits.push([from, join(target, name)]);
+        else renameSync(from, join(target, name));
+      };
+      for (const e of (await readdir(this.staging)).sort()) {
+        if (STAGED_NAME.test(e)) place(join(this.staging, e), e.slice(0, 2), e.slice(2));
+        else if (/^[0-9a-f]{2}$/.test(e)) for (const f of readdirSync(join(this.staging, e))) place(join(this.staging, e, f), e, f);
       }
       // Commits last: a commit object never becomes visible before the tree it names.
       if (commits.length > 0) {
@@ -343,6 +396,17 @@ export class Transaction {
   async abort(): Promise<void> {
     if (this.done) return;
     this.done = true;
-    await this.lock.release();
+    try {
+      await this.stopWriter();
+    } finally {
+      await this.lock.release();
+    }
+  }
+
+  /** Lets the writer thread finish what it was given, then ends it. */
+  private async stopWriter(): Promise<void> {
+    const w = this.writer;
+    this.writer = null;
+    if (w) await w.close();
   }
 }

@@ -1,0 +1,58 @@
+// Writing one object file: the I/O half of staging a content object, given
+// exactly what to write and which metadata to set (Transaction decides that per
+// repo mode). Shared by the transaction's own thread and the writer threads of
+// ./object-writer.ts, so it imports nothing but node:fs and the libc calls.
+
+import { closeSync, fchmodSync, fchownSync, futimesSync, lchownSync, lutimesSync, openSync, renameSync, rmSync, symlinkSync, writeSync } from 'node:fs';
+import { fsetXattr, setXattr } from '../../common/libc.ts';
+
+/** Metadata of an object file: ownership, permissions, xattrs, mtime 0. */
+export interface ObjectMeta {
+  owner: [number, number] | null;
+  chmod: number | null;
+  xattrs: Array<{ name: string; value: Uint8Array }>;
+  zeroMtime: boolean;
+}
+
+/** One object to write at `tmp` and rename to `dest`. */
+export interface ObjectWrite extends ObjectMeta {
+  tmp: string;
+  dest: string;
+  /** A real symlink to this target (bare and bare-user-only repos); otherwise a regular file holding `bytes`. */
+  symlink: string | null;
+  bytes: Uint8Array;
+}
+
+/** Sets ownership, permissions, xattrs and mtime through an open file. */
+export function applyMetaFd(fd: number, m: ObjectMeta, what: string): void {
+  // chown before chmod: chown clears setuid/setgid bits.
+  if (m.owner) fchownSync(fd, m.owner[0], m.owner[1]);
+  if (m.chmod !== null) fchmodSync(fd, m.chmod);
+  for (const x of m.xattrs) fsetXattr(fd, x.name, x.value, what);
+  if (m.zeroMtime) futimesSync(fd, 0, 0);
+}
+
+/** Writes the object at `tmp`, then renames it to `dest`; on failure removes `tmp` and rethrows. */
+export function writeObjectFile(w: ObjectWrite): void {
+  try {
+    if (w.symlink !== null) {
+      symlinkSync(w.symlink, w.tmp);
+      if (w.owner) lchownSync(w.tmp, w.owner[0], w.owner[1]);
+      for (const x of w.xattrs) setXattr(w.tmp, x.name, x.value);
+      if (w.zeroMtime) lutimesSync(w.tmp, 0, 0);
+    } else {
+      const fd = openSync(w.tmp, 'wx', 0o600);
+      try {
+        let off = 0;
+        while (off < w.bytes.length) off += writeSync(fd, w.bytes, off, w.bytes.length - off);
+        applyMetaFd(fd, w, w.tmp);
+      } finally {
+        closeSync(fd);
+      }
+    }
+    renameSync(w.tmp, w.dest);
+  } catch (err) {
+    rmSync(w.tmp, { force: true });
+    throw err;
+  }
+}
