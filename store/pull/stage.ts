@@ -2,7 +2,8 @@
 // (tmp/staging-BOOTID-RANDOM/CHECKSUM.EXT, the layout transaction.ts renames from),
 // and the resumable partial downloads in tmp/pull-partial/.
 
-import { copyFile, readFile, rename, rm, writeFile } from 'node:fs/promises';
+import { readFileSync } from 'node:fs';
+import { copyFile, rename, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { isErrno } from '../../common/errors.ts';
 import type { ObjectKind } from '../objects/index.ts';
@@ -26,9 +27,10 @@ export function partialDir(repoPath: string): string {
 
 /** Reads a metadata object that is already in the repo or staged; null when absent. */
 export async function readLocalMetadata(tx: Transaction, csum: string, kind: 'commit' | 'dirtree' | 'dirmeta'): Promise<Buffer | null> {
+  // Small files read inline: a thread-pool round trip per tree costs more than the read.
   for (const p of [tx.repo.objectPath(csum, kind), stagedPath(tx, csum, kind)]) {
     try {
-      return await readFile(p);
+      return readFileSync(p);
     } catch (err) {
       if (!isErrno(err, 'ENOENT')) throw err;
     }

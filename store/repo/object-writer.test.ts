@@ -1,4 +1,5 @@
-// Content staged through the writer thread (Transaction.writeVerifiedContent) lands
+// Content staged through the writer thread (Transaction.writeVerifiedContent, here
+// after 50 or 80 objects written inline rather than the default 1000) lands
 // exactly as the inline path writes it, in every mode, and commit() waits for it;
 // a write that fails in the thread reaches the caller and the transaction cannot commit.
 
@@ -34,11 +35,13 @@ describe('writer thread', () => {
       const repo = await Repo.init(join(tmp, mode), mode);
       const objs = objects(300, mode);
       const tx = await Transaction.begin(repo);
+      tx.inlineWriteLimit = 50;
       await Promise.all(objs.map(async (o) => {
         await tx.writeRoom();
         await tx.writeVerifiedContent(o.csum, o.header, o.data);
       }));
       expect(tx.stats.contentWritten).toBe(300);
+      expect(tx.stats.contentWrittenByThread).toBe(250);
       await tx.commit();
       for (const o of objs) expect(await repo.hasObject(o.csum, 'file')).toBe(true);
       // Every object, written inline (the first ones) or by the thread, hashes to its name.
@@ -52,10 +55,12 @@ describe('writer thread', () => {
     const repo = await Repo.init(join(tmp, 'failing'), 'bare-user');
     const objs = objects(200, 'fail');
     const tx = await Transaction.begin(repo);
+    tx.inlineWriteLimit = 80;
     // The first objects are written inline; then the staging directory disappears under the thread.
     for (const o of objs.slice(0, 80)) await tx.writeVerifiedContent(o.csum, o.header, o.data);
     await rm(tx.staging, { recursive: true, force: true });
     const results = await Promise.allSettled(objs.slice(80).map((o) => tx.writeVerifiedContent(o.csum, o.header, o.data)));
+    expect(tx.stats.contentWrittenByThread).toBe(120);
     const failed = results.filter((r) => r.status === 'rejected');
     expect(failed.length).toBeGreaterThan(0);
     expect(String((failed[0] as PromiseRejectedResult).reason)).toMatch(/ENOENT/);
