@@ -137,10 +137,11 @@ export class Http1Client {
   }
 
   /** A connection is gone; requests it never answered go elsewhere. */
-  gone(c: Connection, unanswered: Request[], err: Error, answeredAny: boolean): void {
+  gone(c: Connection, unanswered: Request[], err: Error, announced: boolean): void {
     this.conns.delete(c);
-    // A server that drops pipelined requests without answering any: stop pipelining.
-    if (!answeredAny && unanswered.length > 1 && c.connected) this.depth = 1;
+    // A server that closes with pipelined requests unanswered, without saying it would:
+    // from now on one request at a time per connection.
+    if (!announced && unanswered.length > 1 && c.connected) this.depth = 1;
     for (const r of unanswered) {
       if (this.closed || !c.connected || ++r.requeues > MAX_REQUEUES) r.reject(err);
       else this.dispatch(r);
@@ -160,7 +161,6 @@ class Connection {
   private dead = false;
   private closing = false;
   private corked = false;
-  private answered = 0;
   connected = false;
 
   // Parser state of the response at the head of the queue.
@@ -187,9 +187,11 @@ class Connection {
       this.connected = true;
     });
     this.socket.on('data', (d: Buffer) => this.onData(d));
-    this.socket.on('error', (e: NodeJS.ErrnoException) => this.destroy(new HttpError(e.code ?? 'EIO', e.message), true));
+    // A reset before any byte of a response lets its request go again (as after a close);
+    // a failure to connect fails them all (the caller retries with backoff).
+    this.socket.on('error', (e: NodeJS.ErrnoException) => this.destroy(new HttpError(e.code ?? 'EIO', e.message), true, !this.connected || !this.untouched()));
     this.socket.on('end', () => this.onEnd());
-    this.socket.on('close', () => this.destroy(new HttpError('ECONNRESET', 'connection closed'), true));
+    this.socket.on('close', () => this.destroy(new HttpError('ECONNRESET', 'connection closed'), true, !this.untouched()));
     this.socket.setTimeout(opts.stallMs, () => {
       if (this.queue.length > 0) this.destroy(new HttpError('ESTALLED', `no data received for ${opts.stallMs / 1000} s`), true);
     });
@@ -229,8 +231,13 @@ class Connection {
     const q = this.queue.splice(0);
     const current = blameHead ? q.shift() : undefined;
     if (current) current.reject(err);
-    if (notify) this.client.gone(this, q, err, this.answered > 0);
+    if (notify) this.client.gone(this, q, err, !blameHead && this.closing);
     else for (const r of q) r.reject(err);
+  }
+
+  /** Nothing of the response to the oldest request has arrived (a GET may then be sent again). */
+  private untouched(): boolean {
+    return this.head === null && this.buf === null;
   }
 
   private onEnd(): void {
@@ -243,7 +250,8 @@ class Connection {
       this.destroy(new HttpError('ECONNRESET', `connection closed after ${this.received} of ${this.received + this.left} bytes`), true);
       return;
     }
-    this.destroy(new HttpError('ECONNRESET', 'connection closed by the server'), true);
+    // Closed between responses: requests sent and not yet answered are sent again elsewhere.
+    this.destroy(new HttpError('ECONNRESET', 'connection closed by the server'), true, !this.untouched());
   }
 
   private onData(d: Buffer): void {
@@ -382,7 +390,6 @@ class Connection {
     this.head = null;
     this.sink = null;
     this.chunks = [];
-    this.answered++;
     r.resolve(result);
     if (this.closing) {
       // The server ends the connection after this response: the rest go elsewhere.
