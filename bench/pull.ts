@@ -43,17 +43,24 @@ interface Side {
   wire: number;
 }
 
-/** Runs `run` REPS times after `setup`, returning the median time and the bytes nginx sent in the last run. */
-async function measure(nginx: NginxServer, setup: () => void, argv: string[]): Promise<Side> {
-  const times: number[] = [];
-  let wire = 0;
+/**
+ * Runs each tool REPS times, alternating (so drift in the machine's speed hits both),
+ * each run after its setup and a global sync (so no run pays for the setup's dirty
+ * pages); returns the median times and the bytes nginx sent in each tool's last run.
+ */
+async function measure(nginx: NginxServer, ours: [() => void, string[]], theirs: [() => void, string[]]): Promise<[Side, Side]> {
+  const times: [number[], number[]] = [[], []];
+  const wire = [0, 0];
   for (let i = 0; i < REPS; i++) {
-    setup();
-    const before = (await nginx.accessLog()).length;
-    times.push(timed(argv));
-    wire = (await nginx.accessLog()).slice(before).reduce((n, e) => n + e.bytes, 0);
+    for (const [k, [setup, argv]] of [ours, theirs].entries()) {
+      setup();
+      sh('sync');
+      const before = (await nginx.accessLog()).length;
+      times[k]!.push(timed(argv));
+      wire[k] = (await nginx.accessLog()).slice(before).reduce((n, e) => n + e.bytes, 0);
+    }
   }
-  return { secs: median(times), wire };
+  return [{ secs: median(times[0]), wire: wire[0]! }, { secs: median(times[1]), wire: wire[1]! }];
 }
 
 function row(name: string, ours: Side, theirs: Side): void {
@@ -129,9 +136,10 @@ async function main(): Promise<void> {
     const pullOurs = (repo: string, ref: string, extra: string[] = []): string[] => [ATOMIC, 'repo', 'pull', '--repo', repo, '--progress', 'none', ...extra, 'origin', ref];
     const pullTheirs = (repo: string, ref: string, extra: string[] = []): string[] => ['ostree', 'pull', `--repo=${repo}`, ...extra, 'origin', ref];
 
-    console.log(`pull benchmark: ${TREES}; update changes ${mb(changedRaw)} (${mb(changedGz)} gzip -6); ${REPS} repetitions, medians; bytes = nginx body bytes\n`);
-    const fullOurs = await measure(nginx, () => client('ours', 'full-ours', 'ours'), pullOurs(join(WORK, 'full-ours'), 'bench-v1'));
-    const fullTheirs = await measure(nginx, () => client('theirs', 'full-theirs', 'theirs'), pullTheirs(join(WORK, 'full-theirs'), 'bench-v1'));
+    console.log(`pull benchmark: ${TREES}; update changes ${mb(changedRaw)} (${mb(changedGz)} gzip -6); ${REPS} repetitions each, alternating, medians; bytes = nginx body bytes\n`);
+    const [fullOurs, fullTheirs] = await measure(nginx,
+      [() => void client('ours', 'full-ours', 'ours'), pullOurs(join(WORK, 'full-ours'), 'bench-v1')],
+      [() => void client('theirs', 'full-theirs', 'theirs'), pullTheirs(join(WORK, 'full-theirs'), 'bench-v1')]);
     row('full pull', fullOurs, fullTheirs);
 
     // Upgrades start from a copy of the repo each tool made in its full pull.
@@ -139,11 +147,13 @@ async function main(): Promise<void> {
       rmSync(join(WORK, name), { recursive: true, force: true });
       sh(`cp -a '${join(WORK, base)}' '${join(WORK, name)}'`);
     };
-    const objOurs = await measure(nginx, fromBase('up-ours', 'full-ours'), pullOurs(join(WORK, 'up-ours'), 'bench', ['--disable-static-deltas']));
-    const objTheirs = await measure(nginx, fromBase('up-theirs', 'full-theirs'), pullTheirs(join(WORK, 'up-theirs'), 'bench', ['--disable-static-deltas']));
+    const [objOurs, objTheirs] = await measure(nginx,
+      [fromBase('up-ours', 'full-ours'), pullOurs(join(WORK, 'up-ours'), 'bench', ['--disable-static-deltas'])],
+      [fromBase('up-theirs', 'full-theirs'), pullTheirs(join(WORK, 'up-theirs'), 'bench', ['--disable-static-deltas'])]);
     row('upgrade by objects', objOurs, objTheirs);
-    const dOurs = await measure(nginx, fromBase('up-ours', 'full-ours'), pullOurs(join(WORK, 'up-ours'), 'bench', ['--require-static-deltas']));
-    const dTheirs = await measure(nginx, fromBase('up-theirs', 'full-theirs'), pullTheirs(join(WORK, 'up-theirs'), 'bench', ['--require-static-deltas']));
+    const [dOurs, dTheirs] = await measure(nginx,
+      [fromBase('up-ours', 'full-ours'), pullOurs(join(WORK, 'up-ours'), 'bench', ['--require-static-deltas'])],
+      [fromBase('up-theirs', 'full-theirs'), pullTheirs(join(WORK, 'up-theirs'), 'bench', ['--require-static-deltas'])]);
     row('upgrade with delta', dOurs, dTheirs);
     for (const [name, repo] of [['atomic', 'up-ours'], ['ostree', 'up-theirs']] as const) {
       const got = sh(`ostree rev-parse --repo='${join(WORK, repo)}' origin:bench`).trim();

@@ -94,12 +94,15 @@ function scenario(name: string, setup: () => void, ours: string[], theirs: strin
   const t: number[] = [];
   const orss: number[] = [];
   const trss: number[] = [];
+  // Each run after its setup and a global sync, so no run pays for the setup's dirty pages.
   for (let i = 0; i < REPS; i++) {
     setup();
+    sh('sync');
     const a = timed(ours);
     o.push(a.secs);
     orss.push(a.rssMb);
     setup();
+    sh('sync');
     const b = timed(theirs);
     t.push(b.secs);
     trss.push(b.rssMb);
