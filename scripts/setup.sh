@@ -25,3 +25,7 @@ if [ ! -x node_modules/.bin/node ] || [ ! -f "$stamp" ] || ! cmp -s package-lock
   cp package-lock.json "$stamp.copy"
 fi
 node_modules/.bin/node -e 'const [maj]=process.versions.node.split(".").map(Number); if (maj < 24) { console.error("setup: Node 24 is required, got " + process.version); process.exit(1); }'
+
+# The CLI's JavaScript bundle (dist/), rebuilt when a source changed; bin/atomic falls back
+# to the TypeScript sources whenever the bundle is not current.
+node_modules/.bin/node scripts/build.ts --if-stale

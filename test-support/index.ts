@@ -53,7 +53,7 @@ export async function run(cmd: string, args: string[], opts: { cwd?: string; env
 }
 
 /** Runs a command and throws with its stderr when it fails. */
-export async function runOk(cmd: string, args: string[], opts: { cwd?: string } = {}): Promise<string> {
+export async function runOk(cmd: string, args: string[], opts: { cwd?: string; env?: NodeJS.ProcessEnv } = {}): Promise<string> {
   const r = await run(cmd, args, opts);
   if (r.code !== 0) throw new Error(`${cmd} ${args.join(' ')} exited ${r.code}: ${r.stderr}${r.stdout}`);
   return r.stdout;

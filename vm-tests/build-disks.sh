@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # The guest's two read-only data disks (ext4, no partition table, made with mkfs.ext4 -d):
-#   WORK/tools.img  label atomic-tools: this checkout's runtime files (bin/, the .ts
-#                   modules without tests, package.json, production node_modules with
-#                   Node's binary), mounted at /run/vmtest/tools/atomic in the guest.
+#   WORK/tools.img  label atomic-tools: this checkout's runtime files (bin/, the CLI's
+#                   JavaScript bundle dist/ and its launcher, package.json, production
+#                   node_modules with Node's binary), mounted at /run/vmtest/tools/atomic
+#                   in the guest.
 #   WORK/repo.img   label atomic-repo: the published repository WORK/repo, which the
 #                   guest's sysroot has as remote "vmtest" (file:///run/vmtest/repo).
 # Each is rebuilt only when its content changes.
@@ -16,10 +17,11 @@ mkfs_dir() { # LABEL DIR IMAGE: an ext4 image sized to the content plus slack
 	mkfs.ext4 -q -F -b 4096 -L "$label" -O ^has_journal -E root_owner=0:0 -d "$dir" "$img" "${mib}M"
 }
 
-# Tools: the CLI's sources (no tests, no test data) and its production dependencies.
+# Tools: the CLI as its JavaScript bundle (no TypeScript sources: the launcher then runs the
+# bundle, and no module is type-stripped in the guest) and its production dependencies.
+"$ROOT/node_modules/.bin/node" "$ROOT/scripts/build.ts" --if-stale
 src_list() {
-	(cd "$ROOT" && find bin cli common store client bootloader compose package.json \
-		\( -name '*.test.ts' -o -name testdata -o -name __snapshots__ \) -prune -o \( -type f -o -type l \) -print | LC_ALL=C sort)
+	(cd "$ROOT" && find bin cli/launch.js dist package.json \( -type f -o -type l \) -print | LC_ALL=C sort)
 }
 tools_key=$WORK/tools.key
 { src_list | (cd "$ROOT" && xargs stat -c '%n %s %Y'); cat "$ROOT/package-lock.json"; sha256sum "$0"; } > "$tools_key.new"
@@ -46,16 +48,16 @@ else
 	# A warm Node compile cache: under TCG a cold `atomic` start type-strips and compiles
 	# every module (~10 s), a warm one takes ~2 s. The cache is keyed by file path, so it is
 	# made with the tree bound where the guest mounts it; the guest copies it to its /tmp.
-	# Besides a few real commands, every module of the client is imported and libsodium
+	# Besides a few real commands, every chunk of the bundle is imported and libsodium
 	# (CommonJS, ~1 MB, loaded only to verify signatures) is required, so the first
 	# `atomic host upgrade` in the guest compiles nothing.
 	cache=$t/node-compile-cache
 	warm_all='const { readdirSync } = await import("node:fs");
 		const { createRequire } = await import("node:module");
 		const root = process.argv[1];
-		for (const d of ["common", "store", "bootloader", "client", "cli"])
-			for (const f of readdirSync(`${root}/${d}`, { recursive: true }))
-				if (f.endsWith(".ts") && !f.endsWith(".test.ts") && f !== "entry.ts") await import(`${root}/${d}/${f}`);
+		for (const f of readdirSync(`${root}/dist`))
+			if (f.endsWith(".js") && f !== "object-writer-worker.js")
+				await import(`${root}/dist/${f}`).catch((e) => console.error(`${f}: ${e.message}`));
 		await createRequire(`${root}/package.json`)("libsodium-wrappers").ready;'
 	for args in "--help" "host status --sysroot /nonexistent" "repo pull --help" "--warm-all"; do
 		if [ "$args" = --warm-all ]; then

@@ -38,7 +38,9 @@ export class ObjectWriter {
   private broken: Error | null = null;
 
   constructor() {
-    this.worker = new Worker(new URL('./object-writer-worker.ts', import.meta.url));
+    // Beside this module: the .ts source, or the bundled .js build (scripts/build.ts).
+    const ext = import.meta.url.endsWith('.ts') ? 'ts' : 'js';
+    this.worker = new Worker(new URL(`./object-writer-worker.${ext}`, import.meta.url));
     this.worker.unref();
     this.worker.on('message', (done: Array<{ id: number; error?: WorkerFailure }>) => {
       for (const d of done) this.settle(d.id, d.error);
