@@ -59,6 +59,55 @@ describe('bsdiff / bspatch', () => {
     expect(p.filter((x) => x !== 0).length).toBeLessThan(100);
   });
 
+  it('applies hand-made patches exactly as a byte-by-byte reference does', () => {
+    // Reads outside `old` (negative or past the end) count as 0; diff bytes wrap mod 256;
+    // diff words equal to -0.0 (only the top bit of their last byte set) are not zero.
+    const le64 = (n: number): Buffer => {
+      const b = Buffer.alloc(8);
+      b.writeBigUInt64LE(BigInt(Math.abs(n)));
+      if (n < 0) b[7]! |= 0x80;
+      return b;
+    };
+    const reference = (old: Uint8Array, patch: Uint8Array, newsize: number): Uint8Array => {
+      const out = new Uint8Array(newsize);
+      let p = 0;
+      let o = 0;
+      let n = 0;
+      while (n < newsize) {
+        const [diff, extra, seek] = [0, 8, 16].map((x) => { const v = Number(Buffer.from(patch.subarray(p + x, p + x + 8)).readBigUInt64LE() & 0x7fffffffffffffffn); return patch[p + x + 7]! & 0x80 ? -v : v; }) as [number, number, number];
+        p += 24;
+        for (let i = 0; i < diff; i++, n++, o++) out[n] = (patch[p + i]! + (o >= 0 && o < old.length ? old[o]! : 0)) & 0xff;
+        p += diff;
+        out.set(patch.subarray(p, p + extra), n);
+        p += extra;
+        n += extra;
+        o += seek;
+      }
+      return out;
+    };
+    for (let t = 0; t < 200; t++) {
+      const old = randomBytes(Math.floor(Math.random() * 300));
+      const parts: Buffer[] = [];
+      let newsize = 0;
+      for (let c = Math.floor(Math.random() * 6); c >= 0; c--) {
+        const diff = Math.floor(Math.random() * 90);
+        const extra = Math.floor(Math.random() * 20);
+        const seek = Math.floor(Math.random() * 400) - 250;
+        const d = Buffer.alloc(diff);
+        for (let i = 0; i < diff; i++) {
+          const r = Math.random();
+          d[i] = r < 0.6 ? 0 : r < 0.7 ? 0x80 : Math.floor(Math.random() * 256);
+        }
+        parts.push(le64(diff), le64(extra), le64(seek), d, randomBytes(extra));
+        newsize += diff + extra;
+      }
+      // At every alignment of the patch within its buffer.
+      const shift = t % 8;
+      const patch = new Uint8Array(Buffer.concat([Buffer.alloc(shift), ...parts])).subarray(shift);
+      expect(Buffer.from(bspatch(old, patch, newsize)).equals(Buffer.from(reference(old, patch, newsize)))).toBe(true);
+    }
+  });
+
   it('rejects truncated or overrunning patches', () => {
     const a = Buffer.from('hello world');
     const patch = bsdiff(a, Buffer.from('hello there world'));
