@@ -33,6 +33,12 @@ export interface ObjectFetcherDeps {
   partials: Set<string>;
 }
 
+/** A directory of a commit: its dirtree and dirmeta checksums. */
+export interface TreeRef {
+  tree: string;
+  meta: string;
+}
+
 export class ObjectFetcher {
   private readonly d: ObjectFetcherDeps;
   private failed: unknown = null;
@@ -113,15 +119,30 @@ export class ObjectFetcher {
 
   // ---- trees ----
 
-  /** Fetches every missing object under a dirtree, in parallel. */
-  async walkTree(tree: string, meta: string): Promise<void> {
-    const tasks: Promise<void>[] = [this.once(`${meta}.dirmeta`, () => this.ensureMetadata(meta, 'dirmeta').then(() => {}))];
-    if (!this.treesWalked.has(tree)) {
+  /**
+   * Fetches every missing object under a dirtree, in parallel. `base` is the directory at
+   * the same path in a complete local commit (every object it reaches is present): a
+   * subtree equal to it is skipped whole, and a file or dirmeta it has is not looked up.
+   * An upgrade thus reads only the directories that changed.
+   */
+  async walkTree(tree: string, meta: string, base: TreeRef | null = null): Promise<void> {
+    const tasks: Promise<void>[] = [];
+    if (base?.meta !== meta) tasks.push(this.once(`${meta}.dirmeta`, () => this.ensureMetadata(meta, 'dirmeta').then(() => {})));
+    if (base?.tree !== tree && !this.treesWalked.has(tree)) {
       this.treesWalked.add(tree);
       tasks.push(this.track((async () => {
         const dt = await this.ensureDirtree(tree);
-        const sub: Promise<void>[] = dt.files.map((f) => this.once(`${f.checksum}.file`, () => this.ensureContent(f.checksum)));
-        for (const d of dt.dirs) sub.push(this.walkTree(d.treeChecksum, d.metaChecksum));
+        const old = base === null ? null : await this.d.tx.repo.loadDirtree(base.tree).catch(() => null);
+        const oldFiles = new Set(old?.files.map((f) => f.checksum));
+        const oldDirs = new Map(old?.dirs.map((d) => [d.name, d]));
+        const sub: Promise<void>[] = [];
+        for (const f of dt.files) {
+          if (!oldFiles.has(f.checksum)) sub.push(this.once(`${f.checksum}.file`, () => this.ensureContent(f.checksum)));
+        }
+        for (const d of dt.dirs) {
+          const o = oldDirs.get(d.name);
+          sub.push(this.walkTree(d.treeChecksum, d.metaChecksum, o === undefined ? null : { tree: o.treeChecksum, meta: o.metaChecksum }));
+        }
         await Promise.all(sub);
       })()));
     }

@@ -154,6 +154,32 @@ describe('pull', () => {
     await expectClean(repo);
   });
 
+  it('an upgrade trusts its complete base commit and walks a partial one in full', async () => {
+    // libfoo.so.1 is in both commits, in a directory that changed. The walk of v2 looks it
+    // up only when v1, the ref's commit, is not known complete: deleting it from the repo
+    // shows which objects the walk consulted.
+    const libfoo = async (repo: Repo): Promise<string> => {
+      const usr = (await repo.loadDirtree((await repo.loadCommit(v1)).rootTree)).dirs.find((d) => d.name === 'usr')!;
+      const lib = (await repo.loadDirtree(usr.treeChecksum)).dirs.find((d) => d.name === 'lib')!;
+      return (await repo.loadDirtree(lib.treeChecksum)).files.find((f) => f.name === 'libfoo.so.1')!.checksum;
+    };
+    for (const partialBase of [false, true]) {
+      const repo = await target('bare-user');
+      await pullRemote(repo, 'origin', { ...FAST, refs: ['os/v1'], disableStaticDeltas: true });
+      await repo.writeRef('origin', 'os/main', v1);
+      const lib = await libfoo(repo);
+      await rm(repo.objectPath(lib, 'file'));
+      if (partialBase) await repo.markCommitPartial(v1);
+      server.log.length = 0;
+      await pullRemote(await Repo.open(repo.path), 'origin', { ...FAST, refs: ['os/main'], disableStaticDeltas: true });
+      const fetched = objectRequests(server).some((p) => p.includes(`${lib.slice(2)}.filez`));
+      expect(fetched).toBe(partialBase);
+      const problems = (await fsckRepo(await Repo.open(repo.path))).problems;
+      if (partialBase) expect(problems).toEqual([]);
+      else expect(JSON.stringify(problems)).toContain(lib);
+    }
+  });
+
   it('follows redirects', async () => {
     const repo = await target('archive');
     const c = `objects/${v2.slice(0, 2)}/${v2.slice(2)}.commit`;

@@ -23,7 +23,7 @@ import { getRemote, loadRemoteKeyring, remoteOption, signPolicy } from '../remot
 import { verifyCommit, type Keyring } from '../sign/index.ts';
 import { AdaptiveLimiter } from './adaptive-limit.ts';
 import { applyFetchedDelta, chooseDelta, fetchSuperblock, type DeltaPullContext } from './delta-pull.ts';
-import { ObjectFetcher } from './fetch-objects.ts';
+import { ObjectFetcher, type TreeRef } from './fetch-objects.ts';
 import { emptyProgress, type PullProgress } from './progress.ts';
 import { SpaceGuard } from './space.ts';
 import { fetchSummary, type FetchedSummary } from './summary-fetch.ts';
@@ -312,7 +312,9 @@ async function pullTargets(
     if (meta !== null) res.commitmeta.push([csum, meta]);
     res.commits.push(csum);
     if (!opts.commitMetadataOnly && (!wasLocal || partial)) {
-      await fetcher.walkTree(commit.rootTree, commit.rootMeta);
+      const refspec = target?.ref ? (opts.mirror ? target.ref : `${remote}:${target.ref}`) : null;
+      const base = await completeBase(repo, csum, [refspec === null ? null : await repo.readRef(refspec), commit.parent]);
+      await fetcher.walkTree(commit.rootTree, commit.rootMeta, base);
       res.complete.push(csum);
     }
     if (depthLeft !== 0 && commit.parent !== null) await pullCommit(commit.parent, null, depthLeft > 0 ? depthLeft - 1 : -1);
@@ -332,6 +334,24 @@ async function pullTargets(
     }
   }
   return res;
+}
+
+/**
+ * The root of the first candidate that is a complete commit in the repo (its object
+ * present, no .commitpartial), or null: everything it reaches is present, so the walk of
+ * the new commit skips what the two share. Candidates: the ref's current commit, the parent.
+ */
+async function completeBase(repo: Repo, csum: string, candidates: Array<string | null>): Promise<TreeRef | null> {
+  for (const c of candidates) {
+    if (c === null || c === csum || !(await repo.hasObject(c, 'commit')) || (await repo.isCommitPartial(c))) continue;
+    try {
+      const commit = await repo.loadCommit(c);
+      return { tree: commit.rootTree, meta: commit.rootMeta };
+    } catch {
+      continue; // a corrupt commit object: no base from it
+    }
+  }
+  return null;
 }
 
 async function verifySignature(remote: string, csum: string, bytes: Uint8Array, meta: Uint8Array | null, keyring: Keyring): Promise<void> {
