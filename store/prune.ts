@@ -8,9 +8,8 @@ import { join } from 'node:path';
 import { lockRepo } from './repo/lock.ts';
 import type { Repo } from './repo/repo.ts';
 import { objectKey, traverseCommit, type ObjectKey } from './traverse.ts';
-import type { ObjectKind } from './objects/index.ts';
+import { fromModifiedBase64, isChecksum, type ObjectKind } from './objects/index.ts';
 import { syncfsPath } from '../common/fs.ts';
-import { fromModifiedBase64 } from './objects/index.ts';
 
 export interface PruneOptions {
   refsOnly?: boolean;
@@ -54,10 +53,16 @@ export async function pruneRepo(repo: Repo, opts: PruneOptions = {}): Promise<Pr
     // Unreachable commits go first: a prune killed half-way then leaves objects that
     // nothing names (the next prune takes them), never a commit whose tree is gone.
     const doomed: Array<[string, ObjectKind, string]> = [];
-    for (const [csum, kind, path] of repo.listObjectsSync()) {
-      if (kind === 'commitmeta') continue; // goes with its commit
+    for (const [key, dir, name] of repo.listObjectKeysSync()) {
+      if (reachable.has(key)) {
+        total++;
+        continue;
+      }
+      const csum = key.slice(0, 64);
+      const kind = key.slice(65) as ObjectKind;
+      if (kind === 'commitmeta' || !isChecksum(csum)) continue; // commitmeta goes with its commit
       total++;
-      if (!reachable.has(objectKey(csum, kind))) doomed.push([csum, kind, path]);
+      doomed.push([csum, kind, `${dir}/${name}`]);
     }
     doomed.sort((a, b) => Number(b[1] === 'commit') - Number(a[1] === 'commit'));
     let commitsGone = false;

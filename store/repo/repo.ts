@@ -391,6 +391,24 @@ export class Repo {
     }
   }
 
+  /**
+   * Every loose object as [key, fan-out directory path, file name], key being
+   * `CHECKSUM.KIND` with an archive's `.filez` as `.file` (traverse.ts's keys). Only the
+   * name's shape is checked here, not its hex: for passes over the whole store (prune),
+   * which check the few names they act on.
+   */
+  *listObjectKeysSync(): Generator<[string, string, string]> {
+    const base = join(this.path, 'objects');
+    for (const d of readdirSync(base)) {
+      if (d.length !== 2) continue;
+      const dir = `${base}/${d}`;
+      for (const f of readdirSync(dir)) {
+        if (f.charCodeAt(62) !== 0x2e /* '.' */) continue;
+        yield [f.endsWith('.filez') ? `${d}${f.slice(0, -1)}` : d + f, dir, f];
+      }
+    }
+  }
+
   async listCommitObjects(): Promise<string[]> {
     const out: string[] = [];
     for await (const [csum, kind] of this.listObjects()) if (kind === 'commit') out.push(csum);
