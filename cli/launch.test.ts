@@ -32,6 +32,7 @@ describe('bundle and launcher', () => {
   it('runs the bundle while it is current and the sources once one changed', async () => {
     const dir = join(tmp, 'dev');
     const atomic = await install(dir, true);
+    await cp(join(ROOT, 'package-lock.json'), join(dir, 'package-lock.json'));
     expect(isCurrent(dir)).toBe(false);
     const n = await buildDist(dir);
     expect(n).toBeGreaterThan(50);
@@ -49,6 +50,10 @@ describe('bundle and launcher', () => {
     await buildDist(dir);
     expect(isCurrent(dir)).toBe(true);
     expect((await runOk(atomic, ['--version'])).trim()).toBe('0.1.0-source');
+    // A changed lockfile (other versions of the bundled npm packages) makes it stale too.
+    const lock = join(dir, 'package-lock.json');
+    await writeFile(lock, `${await readFile(lock, 'utf8')}\n`);
+    expect(isCurrent(dir)).toBe(false);
   });
 
   it('an install with only the bundle pulls through the writer thread', async () => {

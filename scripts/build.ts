@@ -1,7 +1,8 @@
 // Bundles the CLI into plain JavaScript under dist/, so `atomic` starts without Node
 // stripping types from ~120 modules on every run (~0.1 s per process, much more in a VM).
 // cli/launch.js runs the bundle only while every source it was built from is unchanged
-// (dist/inputs.json records each input's mtime and size); otherwise it runs the sources.
+// (dist/inputs.json records each input's mtime and size, and package-lock.json's, which
+// pins the npm packages bundled with it); otherwise it runs the sources.
 // Usage: node scripts/build.ts [--if-stale]
 import { existsSync, readFileSync, renameSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { join, relative } from 'node:path';
@@ -16,7 +17,7 @@ const BUNDLED = new Set(['commander', 'yaml', 'xml2js']);
 const INPUTS = { main: 'cli/main.ts', 'object-writer-worker': 'store/repo/object-writer-worker.ts' };
 
 export interface BuildManifest {
-  /** [path relative to the project root, mtimeMs, size] of every source bundled. */
+  /** [path relative to the project root, mtimeMs, size] of every source bundled, and of package-lock.json. */
   inputs: Array<[string, number, number]>;
 }
 
@@ -69,6 +70,12 @@ export async function buildDist(root = ROOT): Promise<number> {
     const rec = before.get(id);
     if (rec === undefined || id.includes('/node_modules/')) continue;
     inputs.push([relative(root, id), rec[0], rec[1]]);
+  }
+  // The bundled npm packages change with the lockfile (npm ci), not with any source.
+  const lock = join(root, 'package-lock.json');
+  if (existsSync(lock)) {
+    const st = statSync(lock);
+    inputs.push(['package-lock.json', st.mtimeMs, st.size]);
   }
   writeFileSync(join(out, 'inputs.json'), `${JSON.stringify({ inputs } satisfies BuildManifest)}\n`);
   const old = `${dist}.old`;
