@@ -21,7 +21,7 @@
 // changed are read and hashed. Each package is checked out from its flattened manifest
 // (pkgcache.ts packageManifest): one small file per package instead of its dirtrees.
 
-import { chmodSync, chownSync, copyFileSync, lchownSync, linkSync, lstatSync, mkdirSync, readFileSync, renameSync, symlinkSync, unlinkSync, existsSync } from 'node:fs';
+import { chmodSync, chownSync, constants, copyFileSync, lchownSync, linkSync, lstatSync, mkdirSync, readFileSync, renameSync, symlinkSync, unlinkSync, existsSync } from 'node:fs';
 import { randomBytes } from 'node:crypto';
 import { dirname, join } from 'node:path';
 import { UpdaterError } from '../common/errors.ts';
@@ -66,6 +66,7 @@ export class TreeAssembly {
   private byIno = new Map<bigint, string>();
   private damaged = new Map<string, number>();
   private dirCache = new Map<string, string>();
+  private dirmetas = new Map<string, DirMeta>();
 
   constructor(root: string, cache: Repo) {
     if (cache.mode !== 'bare') throw new UpdaterError('COMPOSE_PKGCACHE_INVALID', `package cache ${cache.path} is a ${cache.mode} repository, not bare`);
@@ -89,7 +90,7 @@ export class TreeAssembly {
     const listed = new Set(pkg.files.filter((f) => (f.mode & S_IFMT) === S_IFDIR).map((f) => f.path));
     const what = pkg.nevra;
     const merge = opts.mergeById;
-    if (listed.has('/')) this.applyDirMeta('', await this.cache.loadDirmeta(m.rootMeta));
+    if (listed.has('/')) this.applyDirMeta('', await this.dirmeta(m.rootMeta));
     // Real (symlink-resolved) path of each directory of the package, resolved when it is
     // reached, as a recursive walk would.
     const reals = new Map<string, string>([['', this.realDir('', what)]]);
@@ -107,16 +108,23 @@ export class TreeAssembly {
       const st = lstatSync(join(this.root, rel), { throwIfNoEntry: false });
       if (st === undefined) {
         mkdirSync(join(this.root, rel), { mode: 0o700 });
-        this.applyDirMeta(rel, await this.cache.loadDirmeta(csum));
+        this.applyDirMeta(rel, await this.dirmeta(csum));
       } else if (st.isSymbolicLink()) {
         // rpm keeps a symlink where a package lists a directory (usr-merge links): followed below.
       } else if (!st.isDirectory()) {
         throw new UpdaterError('COMPOSE_UNPACK_FAILED', `${what}: /${lpath}: a file of another package is in the way of this directory`);
       } else if (listed.has(`/${lpath}`)) {
-        this.applyDirMeta(rel, await this.cache.loadDirmeta(csum));
+        this.applyDirMeta(rel, await this.dirmeta(csum));
       }
       reals.set(lpath, this.realDir(lpath, what));
     }
+  }
+
+  /** A dirmeta of the cache: the few distinct ones of a tree are each read once. */
+  private async dirmeta(csum: string): Promise<DirMeta> {
+    let m = this.dirmetas.get(csum);
+    if (m === undefined) this.dirmetas.set(csum, (m = await this.cache.loadDirmeta(csum)));
+    return m;
   }
 
   private applyDirMeta(rel: string, meta: DirMeta): void {
@@ -167,10 +175,10 @@ export class TreeAssembly {
     const copy = info.size === 0 || rel === 'etc' || rel.startsWith('etc/') || this.linked.has(csum);
     if (st !== null) this.unlinkOwn(dest, st.ino);
     if (copy) {
-      const tmp = this.tmpName(dest);
-      copyFileSync(info.path, tmp);
-      this.finishCopy(tmp, h.uid, h.gid, h.mode, h.xattrs);
-      renameSync(tmp, dest);
+      // Nothing is at dest any more: the copy is made in place (the work tree is discarded
+      // whole if the compose stops half-way).
+      copyFileSync(info.path, dest, constants.COPYFILE_EXCL);
+      this.finishCopy(dest, h.uid, h.gid, h.mode, h.xattrs);
       this.stats.copied++;
       return;
     }

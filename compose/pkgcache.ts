@@ -77,18 +77,21 @@ export interface PkgCacheEntry {
   imported: boolean;
 }
 
-/** The cached commit of the package if it was made from an RPM with `checksum` and the same settings, else null. */
+/**
+ * The cached commit of the package if it was made from an RPM with `checksum` and the same
+ * settings, else null. Runs once per package of every compose, so it reads the ref and the
+ * package's manifest (which carries the commit's import facts) synchronously, without
+ * loading the commit itself.
+ */
 export async function cachedPackage(cache: Repo, archive: RpmArchive, checksum: string, settings: ImportSettings): Promise<string | null> {
-  const ref = pkgCacheRef(archive.pkg);
-  const commit = await cache.readRef(ref);
-  if (commit === null) return null;
   try {
-    const c = await cache.loadCommit(commit);
-    if (dictGet(c.metadata, 'rpmostree.repodata_checksum', 's') !== checksum) return null;
-    if (dictGet(c.metadata, 'atomic.import-settings', 's') !== settingsKey(settings)) return null;
-    // ostree's partial-commit marker, state/CSUM.commitpartial (isCommitPartial without its
-    // thread-pool stat and exception, once per package of every compose).
-    if (existsSync(join(cache.path, 'state', `${commit}.commitpartial`))) return null;
+    const commit = cache.readRefSync(pkgCacheRef(archive.pkg));
+    if (commit === null) return null;
+    // ostree's partial-commit marker, state/CSUM.commitpartial; and a commit pruned or lost
+    // since its manifest was written.
+    if (existsSync(join(cache.path, 'state', `${commit}.commitpartial`)) || !existsSync(cache.objectPath(commit, 'commit'))) return null;
+    const m = await packageManifest(cache, commit);
+    if (m.repodataChecksum !== checksum || m.importSettings !== settingsKey(settings)) return null;
     return commit;
   } catch {
     return null;
@@ -209,11 +212,16 @@ export type ManifestEntry = ['f' | 'l' | 'd', string, string, number];
 export interface PkgManifest {
   version: number;
   commit: string;
+  /** The commit's `rpmostree.repodata_checksum` and `atomic.import-settings` (see cachedPackage). */
+  repodataChecksum: string | null;
+  importSettings: string | null;
   rootMeta: string;
   entries: ManifestEntry[];
 }
 
-const MANIFEST_VERSION = 1;
+const MANIFEST_VERSION = 2;
+/** Manifests read by this process, per cache: a compose looks each one up twice. */
+const manifestMemo = new WeakMap<Repo, Map<string, PkgManifest>>();
 const MANIFEST_DIR = 'atomic-manifests';
 
 /**
@@ -223,13 +231,30 @@ const MANIFEST_DIR = 'atomic-manifests';
  * missing or unreadable.
  */
 export async function packageManifest(cache: Repo, commit: string): Promise<PkgManifest> {
-  const path = join(cache.path, MANIFEST_DIR, `${commit}.json`);
+  let memo = manifestMemo.get(cache);
+  if (memo === undefined) manifestMemo.set(cache, (memo = new Map()));
+  const known = memo.get(commit);
+  if (known !== undefined) return known;
+  const m = readManifest(cache, commit) ?? (await buildManifest(cache, commit));
+  memo.set(commit, m);
+  return m;
+}
+
+function manifestPath(cache: Repo, commit: string): string {
+  return join(cache.path, MANIFEST_DIR, `${commit}.json`);
+}
+
+function readManifest(cache: Repo, commit: string): PkgManifest | null {
   try {
-    const m = JSON.parse(readFileSync(path, 'utf8')) as PkgManifest;
+    const m = JSON.parse(readFileSync(manifestPath(cache, commit), 'utf8')) as PkgManifest;
     if (m.version === MANIFEST_VERSION && m.commit === commit && Array.isArray(m.entries) && typeof m.rootMeta === 'string') return m;
   } catch {
-    // Missing or torn: rebuilt below.
+    // Missing or torn: rebuilt by the caller.
   }
+  return null;
+}
+
+async function buildManifest(cache: Repo, commit: string): Promise<PkgManifest> {
   const c = await cache.loadCommit(commit);
   const entries: ManifestEntry[] = [];
   const walk = async (tree: string, logical: string): Promise<void> => {
@@ -245,7 +270,15 @@ export async function packageManifest(cache: Repo, commit: string): Promise<PkgM
     }
   };
   await walk(c.rootTree, '');
-  const m: PkgManifest = { version: MANIFEST_VERSION, commit, rootMeta: c.rootMeta, entries };
+  const m: PkgManifest = {
+    version: MANIFEST_VERSION,
+    commit,
+    repodataChecksum: (dictGet(c.metadata, 'rpmostree.repodata_checksum', 's') as string | undefined) ?? null,
+    importSettings: (dictGet(c.metadata, 'atomic.import-settings', 's') as string | undefined) ?? null,
+    rootMeta: c.rootMeta,
+    entries,
+  };
+  const path = manifestPath(cache, commit);
   try {
     mkdirSync(join(cache.path, MANIFEST_DIR), { recursive: true });
     const tmp = `${path}.${process.pid}.tmp`;

@@ -4,7 +4,7 @@
 // on the cache), one package re-imported when its checksum changes, reproducible commits,
 // the treefile's git revision, and recovery of a cache damaged by an interrupted compose.
 
-import { appendFile, cp, mkdir, readFile, rm, writeFile } from 'node:fs/promises';
+import { appendFile, cp, mkdir, readdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { dictGet, Repo } from '../store/index.ts';
@@ -144,6 +144,29 @@ describe.skipIf(!tools || process.getuid?.() !== 0)('compose tree: unified core'
     expect(await runOk('ostree', ['cat', `--repo=${repoPath}`, REF, '/usr/share/foo/data'])).toBe('changed\nappended\n');
     expect(await runOk('ostree', ['cat', `--repo=${pkgcache()}`, 'rpmostree/pkg/data/1.0-1.noarch', '/usr/share/foo/data'])).toBe('changed\n');
     expect(await fsck(pkgcache())).toBe(0);
+  });
+
+  it('package manifests that are missing, torn or of an older format are rebuilt, and the packages stay cached', async () => {
+    const dir = join(pkgcache(), 'atomic-manifests');
+    // The manifests of the three package commits the next compose uses.
+    const cache = await Repo.open(pkgcache());
+    const names: string[] = [];
+    for (const n of ['shell', 'data', 'app']) names.push(`${await cache.readRef(`rpmostree/pkg/${n}/1.0-1.noarch`)}.json`);
+    expect((await readdir(dir)).filter((f) => names.includes(f))).toHaveLength(3);
+    await rm(join(dir, names[0]!));
+    await writeFile(join(dir, names[1]!), '{"version": 2, "commit": ');
+    const old = JSON.parse(await readFile(join(dir, names[2]!), 'utf8')) as Record<string, unknown>;
+    await writeFile(join(dir, names[2]!), JSON.stringify({ ...old, version: 1, repodataChecksum: undefined, importSettings: undefined }));
+    lines.length = 0;
+    const r = await composeTree(opts({ treefile: join(tmp, 'tf2', 'u.yaml'), forceNocache: true }));
+    expect(r.committed).toBe(true);
+    expect(lines).toContain('Importing packages... 0 imported, 3 cached');
+    expect(await runOk('ostree', ['cat', `--repo=${repoPath}`, REF, '/usr/share/foo/data'])).toBe('changed\nappended\n');
+    for (const n of names.slice(0, 3)) {
+      const m = JSON.parse(await readFile(join(dir, n), 'utf8')) as { version: number; repodataChecksum: string };
+      expect(m.version).toBe(2);
+      expect(m.repodataChecksum).toMatch(/^sha256:[0-9a-f]{64}$/);
+    }
   });
 
   it('composing the same inputs into fresh repos gives the same commit, timestamped with the newest build time', async () => {

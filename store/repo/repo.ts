@@ -282,19 +282,26 @@ export class Repo {
 
   /** Reads one ref (`REF` or `REMOTE:REF`); null when absent. */
   async readRef(refspec: string): Promise<string | null> {
-    const i = refspec.indexOf(':');
-    const remote = i < 0 ? null : refspec.slice(0, i);
-    const ref = validateRef(i < 0 ? refspec : refspec.slice(i + 1));
+    const { remote, ref } = splitRefspec(refspec);
     let text: string;
     try {
       text = await readFile(this.refPath(remote, ref), 'utf8');
     } catch (err) {
-      if (isErrno(err, 'ENOENT') || isErrno(err, 'EISDIR') || isErrno(err, 'ENOTDIR')) return null;
-      throw err;
+      return refReadError(err);
     }
-    const csum = text.trim();
-    if (!isChecksum(csum)) throw new UpdaterError('STORE_BAD_REF', `ref ${refspec}: file does not hold a checksum`);
-    return csum;
+    return refChecksum(refspec, text);
+  }
+
+  /** readRef without the promise: one small read, for callers that look up many refs. */
+  readRefSync(refspec: string): string | null {
+    const { remote, ref } = splitRefspec(refspec);
+    let text: string;
+    try {
+      text = readFileSync(this.refPath(remote, ref), 'utf8');
+    } catch (err) {
+      return refReadError(err);
+    }
+    return refChecksum(refspec, text);
   }
 
   /**
@@ -439,4 +446,21 @@ export class Repo {
       if (!isErrno(err, 'ENOENT')) throw err;
     });
   }
+}
+
+function splitRefspec(refspec: string): { remote: string | null; ref: string } {
+  const i = refspec.indexOf(':');
+  return { remote: i < 0 ? null : refspec.slice(0, i), ref: validateRef(i < 0 ? refspec : refspec.slice(i + 1)) };
+}
+
+/** A missing ref reads as null; other errors are thrown. */
+function refReadError(err: unknown): null {
+  if (isErrno(err, 'ENOENT') || isErrno(err, 'EISDIR') || isErrno(err, 'ENOTDIR')) return null;
+  throw err;
+}
+
+function refChecksum(refspec: string, text: string): string {
+  const csum = text.trim();
+  if (!isChecksum(csum)) throw new UpdaterError('STORE_BAD_REF', `ref ${refspec}: file does not hold a checksum`);
+  return csum;
 }
