@@ -2,8 +2,10 @@
 // input (malformed treefile, truncated and tampered packages) that must fail with a named
 // error and leave the repo and its ref exactly as they were.
 
+import { execFileSync } from 'node:child_process';
 import { open, readdir, readFile, stat, truncate, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
+import { gunzipSync } from 'node:zlib';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { isUpdaterError } from '../common/errors.ts';
 import { atomic, buildTestRpms, have, makeTmp, removeTmp, run, runOk } from '../test-support/index.ts';
@@ -127,6 +129,35 @@ describe.skipIf(!tools || process.getuid?.() !== 0)('compose tree: a minimal tre
     expect(e.message).toContain(lib);
     expect(await refAndFsck()).toEqual(before);
   });
+
+  it('metadata build times that disagree with the headers: the headers decide the timestamp and the rpm database', async () => {
+    // The rpm database starts from the metadata's build times and is redone when the
+    // headers give another commit timestamp: the same database and timestamp either way.
+    const skewed = join(tmp, 'rpms-skewed');
+    await runOk('cp', ['-r', rpmDir, skewed]);
+    const repodata = join(skewed, 'repodata');
+    const primaryGz = (await readdir(repodata)).find((f) => f.endsWith('primary.xml.gz'))!;
+    const xml = gunzipSync(await readFile(join(repodata, primaryGz))).toString('utf8');
+    expect(xml).toMatch(/ build="\d+"/);
+    await writeFile(join(tmp, 'primary.xml'), xml.replace(/ build="\d+"/g, ' build="1000"'));
+    await runOk('modifyrepo_c', ['--mdtype=primary', join(tmp, 'primary.xml'), repodata]);
+    const tf3 = join(tmp, 'tf3');
+    await runOk('cp', ['-r', tfDir, tf3]);
+    await writeFile(join(tf3, 'test.repo'), `[test]\nname=test\nbaseurl=file://${skewed}/\ngpgcheck=0\n`);
+    const composeInto = async (name: string, treefile: string): Promise<{ timestamp: number; rpmdb: Buffer }> => {
+      const path = join(tmp, name);
+      await Repo.init(path, 'bare-user');
+      const r = await composeTree(opts({ repo: path, treefile, cachedir: join(tmp, `cache-${name}`) }));
+      const c = await (await Repo.open(path)).loadCommit(r.commit!);
+      const rpmdb = execFileSync('ostree', ['cat', `--repo=${path}`, r.commit!, '/usr/share/rpm/rpmdb.sqlite'], { maxBuffer: 1 << 26 });
+      return { timestamp: c.timestamp, rpmdb };
+    };
+    const skewedResult = await composeInto('repo-skewed', join(tf3, 'base.yaml'));
+    const trueResult = await composeInto('repo-true', join(tfDir, 'base.yaml'));
+    expect(skewedResult.timestamp).toBeGreaterThan(1000);
+    expect(skewedResult.timestamp).toBe(trueResult.timestamp);
+    expect(skewedResult.rpmdb.equals(trueResult.rpmdb)).toBe(true);
+  }, 60_000);
 
   it('--dry-run on unchanged inputs reports them unchanged, with a period', async () => {
     const lines: string[] = [];

@@ -398,15 +398,31 @@ async function buildAndCommit(b: BuildInput): Promise<{ commit: string; composej
     }
   }
 
-  const archives: RpmArchive[] = [];
-  for (const f of b.fetched) archives.push(await readRpm(f.path));
-  const timestamp = composeTimestamp(opts.timestamp, archives.map((a) => a.pkg.buildtime), b.prevCommit);
   // The rpm database records the packages' headers only (rpm --justdb), and the scripts never
   // see it (their sandbox masks /usr/share/rpm): rpm writes it into a root of its own while
-  // the tree is assembled, and it moves into the tree where it would have been written.
+  // the tree is assembled, and it moves into the tree where it would have been written. rpm
+  // starts before the headers are read, with the commit timestamp the repository metadata's
+  // build times give; should the headers give another, it runs again with that one.
   const rpms = b.fetched.map((f) => f.path);
   const dbRoot = join(b.work, 'rpmdb');
-  const rpmdbJob = writeRpmdb(dbRoot, rpms, { sourceDateEpoch: timestamp }).then(() => null, (err: unknown) => err);
+  const startRpmdb = (epoch: number): Promise<unknown> => writeRpmdb(dbRoot, rpms, { sourceDateEpoch: epoch }).then(() => null, (err: unknown) => err);
+  const metaBuildtimes = b.fetched.map((f) => f.pkg.buildtime);
+  const predicted = metaBuildtimes.every((t) => t !== null) ? composeTimestamp(opts.timestamp, metaBuildtimes as number[], b.prevCommit) : null;
+  let rpmdbJob = predicted === null ? null : startRpmdb(predicted);
+
+  const archives: RpmArchive[] = [];
+  try {
+    for (const f of b.fetched) archives.push(await readRpm(f.path));
+  } catch (err) {
+    await rpmdbJob;
+    throw err;
+  }
+  const timestamp = composeTimestamp(opts.timestamp, archives.map((a) => a.pkg.buildtime), b.prevCommit);
+  if (timestamp !== predicted) {
+    await rpmdbJob;
+    rmSync(dbRoot, { recursive: true, force: true });
+    rpmdbJob = startRpmdb(timestamp);
+  }
   const writeDb = async (): Promise<void> => {
     const err = await rpmdbJob;
     if (err !== null) throw err;

@@ -59,6 +59,8 @@ export interface ResolvedPackage {
   /** Download size in bytes (null when the metadata lacks it). */
   size: number | null;
   installSize: number | null;
+  /** Build time from the metadata (seconds; null when it lacks one). The RPM header's is authoritative. */
+  buildtime: number | null;
 }
 
 export interface DepsolveResult {
@@ -126,7 +128,7 @@ export function depsolve(req: DepsolveRequest): DepsolveResult {
     l.transaction_order(trans, 0);
     const steps = m.queueAt(koffi.address(trans as object) + BigInt(TRANSACTION_STEPS));
     const byAddr = new Map([...repos.values()].map((r) => [r.addr, r.id]));
-    const keys = { checksum: key(m, 'solvable:checksum'), downloadsize: key(m, 'solvable:downloadsize'), installsize: key(m, 'solvable:installsize') };
+    const keys = { checksum: key(m, 'solvable:checksum'), downloadsize: key(m, 'solvable:downloadsize'), installsize: key(m, 'solvable:installsize'), buildtime: key(m, 'solvable:buildtime') };
     const packages = steps.map((p) => describe(m, p, byAddr, keys));
     const solvables = Object.fromEntries([...repos.values()].map((r) => [r.id, r.nsolvables]));
     return { packages, solvables };
@@ -301,7 +303,7 @@ function unsatisfiable(m: Mem, solver: unknown, owned: Buffer[]): UpdaterError {
 
 const NOT_FOUND = 0xffffffffffffffffn;
 
-function describe(m: Mem, p: number, byAddr: Map<bigint, string>, keys: { checksum: number; downloadsize: number; installsize: number }): ResolvedPackage {
+function describe(m: Mem, p: number, byAddr: Map<bigint, string>, keys: { checksum: number; downloadsize: number; installsize: number; buildtime: number }): ResolvedPackage {
   const l = m.l;
   const s = m.solvableFields(p);
   const str = (id: number): string => String(l.pool_id2str(m.pool, id));
@@ -323,5 +325,6 @@ function describe(m: Mem, p: number, byAddr: Map<bigint, string>, keys: { checks
     checksum: sum ? { type: String(l.solv_chksum_type2str(type[0]!)), value: sum } : null,
     size: num(keys.downloadsize),
     installSize: num(keys.installsize),
+    buildtime: num(keys.buildtime),
   };
 }
