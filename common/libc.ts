@@ -35,6 +35,17 @@ export function syncfs(fd: number, what = `fd ${fd}`): void {
   if (c.syncfs(fd) !== 0) throw errnoError('syncfs', what);
 }
 
+/** syncfs on one of koffi's worker threads: the caller's thread goes on meanwhile. */
+export function syncfsAsync(fd: number, what = `fd ${fd}`): Promise<void> {
+  return new Promise((resolve, reject) => {
+    (c.syncfs as unknown as { async: (fd: number, cb: (err: unknown, r: number) => void) => void }).async(fd, (err, r) => {
+      if (err) reject(err);
+      else if (r !== 0) reject(errnoError('syncfs', what));
+      else resolve();
+    });
+  });
+}
+
 /** Lists the xattr names of `path` (not following symlinks). Unsupported filesystems give []. */
 export function listXattrs(path: string): string[] {
   let size = 256;

@@ -226,7 +226,13 @@ async function writeFile(ctx: WalkContext, path: string, st: Stats): Promise<str
     if (isLink) return ctx.tx.writeContentSync(header, null);
     if (st.size <= IN_MEMORY_LIMIT) {
       const data = readSmallFile(path, st.size);
-      if (data !== null) return ctx.tx.writeContentSync(header, data, expected);
+      if (data !== null) {
+        // Hashed here; written by the transaction's writer threads while the walk goes on
+        // (they take a copy, so the scratch buffer is free again on return).
+        const csum = ctx.tx.writeContentDetached(header, data, expected);
+        await ctx.tx.writeRoom();
+        return csum;
+      }
     }
     return await ctx.tx.writeContent(header, { path }, expected);
   } catch (err) {

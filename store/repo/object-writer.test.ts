@@ -1,9 +1,10 @@
-// Content staged through the writer thread (Transaction.writeVerifiedContent, here
-// after 50 or 80 objects written inline rather than the default 1000) lands
-// exactly as the inline path writes it, in every mode, and commit() waits for it;
-// a write that fails in the thread reaches the caller and the transaction cannot commit.
+// Content staged through the writer threads (Transaction.writeVerifiedContent and
+// writeContentDetached, here after 0, 50 or 80 objects written inline rather than the
+// default 1000) lands exactly as the inline path writes it, in every mode, and commit()
+// waits for it; the shared ring is reused many times over; a write that fails in a thread
+// reaches the caller and the transaction cannot commit.
 
-import { readdir, rm } from 'node:fs/promises';
+import { readdir, readFile, rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { makeTmp, removeTmp } from '../../test-support/index.ts';
@@ -50,6 +51,42 @@ describe('writer thread', () => {
       expect((await readdir(join(repo.path, 'tmp'))).filter((n) => n.startsWith('staging-'))).toEqual([]);
     });
   }
+
+  it('objects pass through the shared ring many times over, and one larger than half of it goes over on its own', async () => {
+    const repo = await Repo.init(join(tmp, 'ring'), 'bare-user');
+    const tx = await Transaction.begin(repo);
+    tx.inlineWriteLimit = 0;
+    // ~120 MiB in sizes up to 3 MiB (the ring holds 16 MiB), then a 9 MiB object.
+    const objs: Array<{ csum: string; header: FileHeader; data: Buffer }> = [];
+    const header: FileHeader = { uid: 0, gid: 0, mode: 0o100644, symlinkTarget: '', xattrs: [] };
+    for (let i = 0; i < 80; i++) {
+      const data = Buffer.alloc(((i * 7919) % 3_000_000) + 1, `ring ${i} `);
+      objs.push({ csum: sha256Hex(contentStreamPrefix(header), data), header, data });
+    }
+    const big = Buffer.alloc(9 * 1024 * 1024, 'big ');
+    objs.push({ csum: sha256Hex(contentStreamPrefix(header), big), header, data: big });
+    for (const o of objs) {
+      await tx.writeRoom();
+      // The writer copies the bytes: the buffer is reused (scribbled on) at once, as a commit's scratch buffer is.
+      const scratch = Buffer.concat([o.data, Buffer.from('x')]).subarray(0, o.data.length);
+      expect(tx.writeContentDetached(o.header, scratch)).toBe(o.csum);
+      scratch.fill(0);
+    }
+    await tx.commit();
+    expect(tx.stats.contentWrittenByThread).toBe(81);
+    expect((await fsckRepo(repo)).problems).toEqual([]);
+    for (const o of objs) expect((await readFile(repo.objectPath(o.csum, 'file'))).equals(o.data)).toBe(true);
+  });
+
+  it('a detached write that fails is reported by commit()', async () => {
+    const repo = await Repo.init(join(tmp, 'failing-detached'), 'bare-user');
+    const objs = objects(50, 'detached').filter((o) => o.data !== null);
+    const tx = await Transaction.begin(repo);
+    tx.inlineWriteLimit = 0;
+    await rm(tx.staging, { recursive: true, force: true });
+    for (const o of objs) expect(tx.writeContentDetached(o.header, o.data!)).toBe(o.csum);
+    await expect(tx.commit()).rejects.toThrow(/ENOENT/);
+  });
 
   it('a write that fails in the thread reaches its caller, and the transaction refuses to commit', async () => {
     const repo = await Repo.init(join(tmp, 'failing'), 'bare-user');

@@ -1,19 +1,51 @@
-// A writer thread for object files. A pull's main thread receives, inflates and
-// hashes objects; creating the files (open, write, chmod, xattr, utimes, rename:
-// mostly kernel time) goes to this thread, so the two overlap on a second core as
-// ostree's worker threads do. Jobs posted in the same tick travel in one message.
+// Writer threads for object files. A pull's or a commit's main thread reads, inflates and
+// hashes objects; creating the files (open, write, chmod, xattr, utimes, rename: mostly
+// kernel time, plus the compression of an archive repo's objects) goes to these threads,
+// so the work overlaps on other cores as ostree's worker threads do. Jobs posted in the
+// same tick travel in one message.
+//
+// The bytes travel through one shared ring buffer: the main thread copies an object in,
+// the thread writes it from there, and the space is reused once it is written. Nothing is
+// allocated per object, so memory stays flat however many objects pass (an object that
+// does not fit the ring's free space goes over as a transferred buffer of its own).
 
+import { availableParallelism } from 'node:os';
 import { Worker } from 'node:worker_threads';
 import { UpdaterError } from '../../common/errors.ts';
 import type { ObjectWrite } from './write-object.ts';
 
-/** Unwritten bytes the thread may hold before writeRoom() makes callers wait. */
-const MAX_PENDING_BYTES = 32 * 1024 * 1024;
+/** Unwritten bytes the threads may hold before writeRoom() makes callers wait. */
+const MAX_PENDING_BYTES = 8 * 1024 * 1024;
+/** The shared ring: twice the pending limit, so an object below the limit nearly always fits. */
+const RING_BYTES = 2 * MAX_PENDING_BYTES;
+/** A thread with more than this unwritten makes the next batch start another thread (up to maxThreads). */
+const BUSY_BYTES = 2 * 1024 * 1024;
+
+/** What a thread receives per object: the write, and where its bytes are in the ring (or in `w.bytes`). */
+export interface WriteJob {
+  id: number;
+  w: ObjectWrite;
+  ring: [number, number] | null;
+}
 
 interface Pending {
-  resolve: () => void;
-  reject: (e: Error) => void;
+  done: (err: Error | null) => void;
   size: number;
+  thread: Thread;
+  region: Region | null;
+}
+
+interface Region {
+  start: number;
+  end: number;
+  done: boolean;
+}
+
+interface Thread {
+  worker: Worker;
+  pendingBytes: number;
+  batch: WriteJob[];
+  transfer: ArrayBuffer[];
 }
 
 export interface WorkerFailure {
@@ -27,40 +59,61 @@ export interface WorkerFailure {
 }
 
 export class ObjectWriter {
-  private readonly worker: Worker;
+  private readonly threads: Thread[] = [];
+  private readonly maxThreads: number;
   private readonly pending = new Map<number, Pending>();
-  private batch: Array<{ id: number; w: ObjectWrite }> = [];
-  private transfer: ArrayBuffer[] = [];
+  private readonly ring = new SharedArrayBuffer(RING_BYTES);
+  private readonly ringView = new Uint8Array(this.ring);
+  /** Regions of the ring in use, oldest first; space is reclaimed from the front. */
+  private regions: Region[] = [];
+  private head = 0;
   private nextId = 0;
   private pendingBytes = 0;
+  private flushQueued = false;
   private roomWaiters: Array<() => void> = [];
   private drainWaiters: Array<() => void> = [];
   private broken: Error | null = null;
 
-  constructor() {
-    // Beside this module: the .ts source, or the bundled .js build (scripts/build.ts).
-    const ext = import.meta.url.endsWith('.ts') ? 'ts' : 'js';
-    this.worker = new Worker(new URL(`./object-writer-worker.${ext}`, import.meta.url));
-    this.worker.unref();
-    this.worker.on('message', (done: Array<{ id: number; error?: WorkerFailure }>) => {
-      for (const d of done) this.settle(d.id, d.error);
-    });
-    this.worker.on('error', (err) => this.breakAll(err));
-    this.worker.on('exit', (code) => this.breakAll(new Error(`object writer thread exited (code ${code})`)));
+  /** `maxThreads`: at most this many threads (default: two where the machine has two cores or more). */
+  constructor(maxThreads = Math.min(2, availableParallelism())) {
+    this.maxThreads = Math.max(1, maxThreads);
   }
 
   /** Writes the object file; resolves once it is renamed into place. */
   write(w: ObjectWrite): Promise<void> {
-    if (this.broken) return Promise.reject(this.broken);
+    return new Promise((resolve, reject) => this.send(w, (err) => (err === null ? resolve() : reject(err))));
+  }
+
+  /** Writes the object file; `done` is called once, with null when it is renamed into place. */
+  send(w: ObjectWrite, done: (err: Error | null) => void): void {
+    if (this.broken) {
+      const err = this.broken;
+      queueMicrotask(() => done(err));
+      return;
+    }
     const id = this.nextId++;
-    // The bytes go over by transfer: a buffer that shares memory with others is copied first.
-    let bytes = w.bytes;
-    if (bytes.byteOffset !== 0 || bytes.byteLength !== bytes.buffer.byteLength || !(bytes.buffer instanceof ArrayBuffer)) bytes = new Uint8Array(bytes);
-    if (bytes.byteLength > 0) this.transfer.push(bytes.buffer as ArrayBuffer);
-    this.batch.push({ id, w: { ...w, bytes } });
-    if (this.batch.length === 1) setImmediate(() => this.flush());
-    this.pendingBytes += bytes.byteLength;
-    return new Promise<void>((resolve, reject) => this.pending.set(id, { resolve, reject, size: bytes.byteLength }));
+    const thread = this.pickThread();
+    const size = w.bytes.byteLength;
+    const region = size > 0 ? this.alloc(size) : null;
+    let job: WriteJob;
+    if (region !== null) {
+      this.ringView.set(w.bytes, region.start);
+      job = { id, w: { ...w, bytes: new Uint8Array(0) }, ring: [region.start, size] };
+    } else {
+      // Over by transfer: a buffer that shares memory with others is copied first.
+      let bytes = w.bytes;
+      if (bytes.byteOffset !== 0 || bytes.byteLength !== bytes.buffer.byteLength || !(bytes.buffer instanceof ArrayBuffer)) bytes = new Uint8Array(bytes);
+      if (bytes.byteLength > 0) thread.transfer.push(bytes.buffer as ArrayBuffer);
+      job = { id, w: { ...w, bytes }, ring: null };
+    }
+    thread.batch.push(job);
+    thread.pendingBytes += size;
+    this.pendingBytes += size;
+    if (!this.flushQueued) {
+      this.flushQueued = true;
+      setImmediate(() => this.flush());
+    }
+    this.pending.set(id, { done, size, thread, region });
   }
 
   /** Resolves when the unwritten data is below the limit. */
@@ -79,14 +132,63 @@ export class ObjectWriter {
   async close(): Promise<void> {
     await this.drain();
     this.broken ??= new Error('object writer closed');
-    await this.worker.terminate();
+    await Promise.all(this.threads.map((t) => t.worker.terminate()));
+  }
+
+  /** The least loaded thread; another one is started while every thread is busy. */
+  private pickThread(): Thread {
+    let best: Thread | null = null;
+    for (const t of this.threads) if (best === null || t.pendingBytes < best.pendingBytes) best = t;
+    if (best !== null && (best.pendingBytes <= BUSY_BYTES || this.threads.length >= this.maxThreads)) return best;
+    return this.startThread();
+  }
+
+  private startThread(): Thread {
+    // Beside this module: the .ts source, or the bundled .js build (scripts/build.ts).
+    const ext = import.meta.url.endsWith('.ts') ? 'ts' : 'js';
+    const worker = new Worker(new URL(`./object-writer-worker.${ext}`, import.meta.url), { workerData: { ring: this.ring }, resourceLimits: { maxYoungGenerationSizeMb: 4 } });
+    worker.unref();
+    worker.on('message', (done: Array<{ id: number; error?: WorkerFailure }>) => {
+      for (const d of done) this.settle(d.id, d.error);
+    });
+    worker.on('error', (err) => this.breakAll(err));
+    worker.on('exit', (code) => this.breakAll(new Error(`object writer thread exited (code ${code})`)));
+    const t: Thread = { worker, pendingBytes: 0, batch: [], transfer: [] };
+    this.threads.push(t);
+    return t;
+  }
+
+  /** A region of `size` bytes of the ring, or null when it has no such contiguous space free. */
+  private alloc(size: number): Region | null {
+    if (size > RING_BYTES / 2) return null;
+    if (this.regions.length === 0) this.head = 0;
+    const tail = this.regions.length === 0 ? 0 : this.regions[0]!.start;
+    let start: number;
+    if (this.regions.length === 0 || this.head > tail) {
+      // Free: [head, end) and [0, tail).
+      if (RING_BYTES - this.head >= size) start = this.head;
+      else if (tail > size) start = 0;
+      else return null;
+    } else {
+      // Free: [head, tail).
+      if (tail - this.head > size) start = this.head;
+      else return null;
+    }
+    const r: Region = { start, end: start + size, done: false };
+    this.regions.push(r);
+    this.head = r.end;
+    return r;
   }
 
   private flush(): void {
-    if (this.batch.length === 0 || this.broken) return;
-    this.worker.postMessage(this.batch, this.transfer);
-    this.batch = [];
-    this.transfer = [];
+    this.flushQueued = false;
+    if (this.broken) return;
+    for (const t of this.threads) {
+      if (t.batch.length === 0) continue;
+      t.worker.postMessage(t.batch, t.transfer);
+      t.batch = [];
+      t.transfer = [];
+    }
   }
 
   private settle(id: number, error: WorkerFailure | undefined): void {
@@ -94,8 +196,12 @@ export class ObjectWriter {
     if (!p) return;
     this.pending.delete(id);
     this.pendingBytes -= p.size;
-    if (error) p.reject(rebuild(error));
-    else p.resolve();
+    p.thread.pendingBytes -= p.size;
+    if (p.region !== null) {
+      p.region.done = true;
+      while (this.regions.length > 0 && this.regions[0]!.done) this.regions.shift();
+    }
+    p.done(error ? rebuild(error) : null);
     if (this.pendingBytes < MAX_PENDING_BYTES) for (const r of this.roomWaiters.splice(0)) r();
     if (this.pending.size === 0) for (const r of this.drainWaiters.splice(0)) r();
   }
@@ -105,7 +211,7 @@ export class ObjectWriter {
     this.broken = err;
     for (const [id, p] of this.pending) {
       this.pending.delete(id);
-      p.reject(err);
+      p.done(err);
     }
     this.pendingBytes = 0;
     for (const r of this.roomWaiters.splice(0)) r();

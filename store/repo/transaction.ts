@@ -15,7 +15,7 @@ import { join } from 'node:path';
 import { pipeline } from 'node:stream/promises';
 import { createDeflateRaw, deflateRawSync } from 'node:zlib';
 import { isErrno, UpdaterError } from '../../common/errors.ts';
-import { fsetXattr, setXattr, syncfs } from '../../common/libc.ts';
+import { fsetXattr, setXattr, syncfs, syncfsAsync } from '../../common/libc.ts';
 import {
   contentStreamPrefix, encodeArchivePrefix, encodeDirmeta, isLinkMode, sha256Hex, type FileHeader, type ObjectKind,
 } from '../objects/index.ts';
@@ -33,6 +33,12 @@ const STAGED_NAME = /^[0-9a-f]{64}\.(file|filez|dirtree|dirmeta|commit|commitmet
  * more than a few hundred small objects take to write inline.
  */
 const INLINE_WRITES = 1000;
+/**
+ * After this many bytes of content are staged, a syncfs starts on another thread (one at a
+ * time): the disk writes them while the transaction goes on, instead of all of it waiting
+ * for the sync in commit(). Durability is unchanged: commit() still syncs before renaming.
+ */
+const FLUSH_EVERY = 64 * 1024 * 1024;
 
 /** Files up to this size are read into memory once and hashed/written from the buffer. */
 export const IN_MEMORY_LIMIT = 16 * 1024 * 1024;
@@ -209,6 +215,7 @@ export class Transaction {
     this.placeSync(tmp, csum, 'file');
     this.stats.contentWritten++;
     this.stats.contentBytesWritten += st.size;
+    this.noteWritten(st.size);
     return csum;
   }
 
@@ -232,6 +239,37 @@ export class Transaction {
     return this.stageContentSync(csum, header, data);
   }
 
+  private flushFd: number | null = null;
+  private flushing: Promise<void> | null = null;
+  private unflushed = 0;
+
+  /** Counts staged bytes; every FLUSH_EVERY of them, starts a background syncfs. */
+  private noteWritten(bytes: number): void {
+    this.unflushed += bytes;
+    if (this.unflushed < FLUSH_EVERY || this.flushing !== null || !this.doSync) return;
+    this.unflushed = 0;
+    try {
+      this.flushFd ??= openSync(this.staging, 'r');
+    } catch {
+      return;
+    }
+    // Best effort: commit()'s own sync reports any error.
+    this.flushing = syncfsAsync(this.flushFd, this.staging).catch(() => {}).finally(() => {
+      this.flushing = null;
+    });
+  }
+
+  private get doSync(): boolean {
+    return this.repo.config.getBoolean('core', 'fsync', true);
+  }
+
+  /** Waits for a background syncfs and closes its descriptor. */
+  private async endFlush(): Promise<void> {
+    if (this.flushing) await this.flushing;
+    if (this.flushFd !== null) closeSync(this.flushFd);
+    this.flushFd = null;
+  }
+
   private stageContentSync(csum: string, header: FileHeader, data: Uint8Array | null): string {
     if (this.hasSync(csum, 'file')) return csum;
     const w = this.planContentWrite(csum, header, data);
@@ -243,6 +281,7 @@ export class Transaction {
     this.markStaged(csum, 'file');
     this.stats.contentWritten++;
     this.stats.contentBytesWritten += data?.length ?? 0;
+    this.noteWritten(data?.length ?? 0);
     return csum;
   }
 
@@ -254,12 +293,47 @@ export class Transaction {
    * writeRoom(). `data` must not be modified afterwards.
    */
   async writeVerifiedContent(csum: string, header: FileHeader, data: Uint8Array | null): Promise<void> {
-    if (this.hasSync(csum, 'file')) return;
+    let failure: unknown = null;
+    let settle: (() => void) | null = null;
+    const done = new Promise<void>((r) => (settle = r));
+    const posted = this.postContent(csum, header, data, (err) => {
+      failure = err;
+      settle!();
+    }, () => settle!());
+    if (!posted) return;
+    await done;
+    if (failure !== null) throw failure;
+  }
+
+  /**
+   * Hashes a content object held in memory and stages it on the writer threads while the
+   * caller goes on (a commit reads and hashes its next files meanwhile); returns its
+   * checksum. A failed write is reported by commit(). The bytes are copied before this
+   * returns, so `data` may be a reused buffer; but a view of a whole ArrayBuffer may be
+   * taken over (detached) instead. Callers keep memory bounded with writeRoom().
+   */
+  writeContentDetached(header: FileHeader, data: Uint8Array, expected?: string): string {
+    const csum = sha256Hex(contentStreamPrefix(header), data);
+    if (expected !== undefined && expected !== csum) {
+      throw new UpdaterError('STORE_OBJECT_CORRUPT', `object ${expected}.file: computed checksum ${csum}`);
+    }
+    this.postContent(csum, header, data, () => {});
+    return csum;
+  }
+
+  /**
+   * Stages a verified content object, the first INLINE_WRITES of a transaction on this
+   * thread (a small pull or commit never starts a thread), the rest on the writer threads.
+   * Returns false when there was nothing to post (already staged, or written inline); else
+   * `onWritten` or `onFailed` is called once the thread is done. A failure is also kept for
+   * commit() to report.
+   */
+  private postContent(csum: string, header: FileHeader, data: Uint8Array | null, onFailed: (err: unknown) => void, onWritten: () => void = () => {}): boolean {
+    if (this.hasSync(csum, 'file')) return false;
     if (this.inlineWrites < this.inlineWriteLimit) {
-      // The first objects are written here: a small pull never starts a thread.
       this.inlineWrites++;
       this.stageContentSync(csum, header, data);
-      return;
+      return false;
     }
     const w = this.planContentWrite(csum, header, data);
     this.writer ??= new ObjectWriter();
@@ -267,13 +341,23 @@ export class Transaction {
     this.stats.contentWritten++;
     this.stats.contentWrittenByThread++;
     this.stats.contentBytesWritten += data?.length ?? 0;
-    try {
-      await this.writer.write(w);
-    } catch (err) {
+    this.noteWritten(data?.length ?? 0);
+    this.writer.send(w, (err) => {
+      if (err === null) {
+        onWritten();
+        return;
+      }
       this.staged.delete(`${csum}.file`);
-      this.writeFailure ??= err;
-      this.failed(w.tmp, csum, err);
-    }
+      let reported: unknown = err;
+      try {
+        this.failed(w.tmp, csum, err);
+      } catch (e) {
+        reported = e;
+      }
+      this.writeFailure ??= reported;
+      onFailed(reported);
+    });
+    return true;
   }
 
   /** Resolves when the writer threads hold little enough unwritten data to take more. */
@@ -302,8 +386,9 @@ export class Transaction {
     if (mode === 'archive') {
       const size = isLink ? 0 : (data?.length ?? 0);
       const prefix = encodeArchivePrefix(h, size);
-      const bytes = isLink ? prefix : Buffer.concat([prefix, deflateRawSync(data ?? new Uint8Array(0), { level: 6 })]);
-      return { ...base, symlink: null, bytes, owner: null, chmod: 0o644, xattrs: [], zeroMtime: false };
+      // The data is compressed by whichever thread writes the file (writeObjectFile).
+      if (isLink) return { ...base, symlink: null, bytes: prefix, owner: null, chmod: 0o644, xattrs: [], zeroMtime: false };
+      return { ...base, symlink: null, bytes: data ?? new Uint8Array(0), deflateAfter: prefix, owner: null, chmod: 0o644, xattrs: [], zeroMtime: false };
     }
     // bare-user stores a symlink as a file holding the target and a NUL.
     const bytes = isLink ? Buffer.from(`${h.symlinkTarget}\0`) : (data ?? new Uint8Array(0));
@@ -361,7 +446,8 @@ export class Transaction {
     try {
       await this.stopWriter();
       if (this.writeFailure !== null) throw this.writeFailure;
-      const doSync = this.repo.config.getBoolean('core', 'fsync', true);
+      await this.endFlush();
+      const doSync = this.doSync;
       const sync = async (): Promise<void> => {
         if (!doSync) return;
         const fh = await open(this.staging, 'r');
@@ -407,6 +493,7 @@ export class Transaction {
     this.done = true;
     try {
       await this.stopWriter();
+      await this.endFlush();
     } finally {
       await this.lock.release();
     }

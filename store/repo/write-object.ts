@@ -1,8 +1,9 @@
 // Writing one object file: the I/O half of staging a content object, given
 // exactly what to write and which metadata to set (Transaction decides that per
 // repo mode). Shared by the transaction's own thread and the writer threads of
-// ./object-writer.ts, so it imports nothing but node:fs and the libc calls.
+// ./object-writer.ts, so it imports nothing but node:fs, node:zlib and the libc calls.
 
+import { deflateRawSync } from 'node:zlib';
 import { closeSync, fchmodSync, fchownSync, futimesSync, lchownSync, lutimesSync, openSync, renameSync, rmSync, symlinkSync, writeSync } from 'node:fs';
 import { fsetXattr, setXattr } from '../../common/libc.ts';
 
@@ -21,6 +22,8 @@ export interface ObjectWrite extends ObjectMeta {
   /** A real symlink to this target (bare and bare-user-only repos); otherwise a regular file holding `bytes`. */
   symlink: string | null;
   bytes: Uint8Array;
+  /** An archive object: the file is this prefix, then `bytes` raw-deflated (level 6, as ostree). */
+  deflateAfter?: Uint8Array;
 }
 
 /** Sets ownership, permissions, xattrs and mtime through an open file. */
@@ -43,8 +46,16 @@ export function writeObjectFile(w: ObjectWrite): void {
     } else {
       const fd = openSync(w.tmp, 'wx', 0o600);
       try {
-        let off = 0;
-        while (off < w.bytes.length) off += writeSync(fd, w.bytes, off, w.bytes.length - off);
+        const writeAll = (b: Uint8Array): void => {
+          let off = 0;
+          while (off < b.length) off += writeSync(fd, b, off, b.length - off);
+        };
+        if (w.deflateAfter !== undefined) {
+          writeAll(w.deflateAfter);
+          writeAll(deflateRawSync(w.bytes, { level: 6 }));
+        } else {
+          writeAll(w.bytes);
+        }
         applyMetaFd(fd, w, w.tmp);
       } finally {
         closeSync(fd);
