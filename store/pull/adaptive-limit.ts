@@ -4,7 +4,9 @@
 
 export class AdaptiveLimiter {
   private active = 0;
-  private readonly waiting: Array<() => void> = [];
+  /** Waiters in arrival order from `head` on: a pull queues one per object, tens of thousands, so no shift(). */
+  private waiting: Array<() => void> = [];
+  private head = 0;
   private successes = 0;
   limit: number;
   readonly min: number;
@@ -26,15 +28,23 @@ export class AdaptiveLimiter {
 
   private release(): void {
     this.active--;
-    while (this.active < this.limit && this.waiting.length > 0) {
+    while (this.active < this.limit && this.head < this.waiting.length) {
       this.active++;
-      this.waiting.shift()!();
+      const next = this.waiting[this.head++]!;
+      if (this.head === this.waiting.length) {
+        this.waiting = [];
+        this.head = 0;
+      } else if (this.head >= 4096 && this.head * 2 >= this.waiting.length) {
+        this.waiting = this.waiting.slice(this.head);
+        this.head = 0;
+      }
+      next();
     }
   }
 
   /** Additive increase: one more slot per `limit` successes while every slot is busy. */
   success(): void {
-    if (this.waiting.length === 0 && this.active < this.limit) return;
+    if (this.head === this.waiting.length && this.active < this.limit) return;
     if (++this.successes >= this.limit) {
       this.successes = 0;
       if (this.limit < this.max) this.limit++;

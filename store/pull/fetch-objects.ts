@@ -11,13 +11,13 @@ import { createInflateRaw } from 'node:zlib';
 import { isUpdaterError, UpdaterError } from '../../common/errors.ts';
 import { decodeArchivePrefix, decodeCommit, isLinkMode, decodeDirtree, decodeVarDict, sha256Hex, type Commit, type DirMeta, type DirTree, type ObjectKind } from '../objects/index.ts';
 import type { Repo } from '../repo/repo.ts';
-import type { Transaction } from '../repo/transaction.ts';
+import { IN_MEMORY_LIMIT, type Transaction } from '../repo/transaction.ts';
 import type { AdaptiveLimiter } from './adaptive-limit.ts';
 import type { PullProgress } from './progress.ts';
 import type { SpaceGuard } from './space.ts';
 import { partialDir, readLocalMetadata, remoteObjectPath, stageArchiveObject } from './stage.ts';
 import type { Fetched, Transport } from './transport.ts';
-import { verifyArchiveBytes, verifyArchiveFile, verifyMetadata, type MetaKind, type VerifiedContent } from './verify.ts';
+import { corrupt, verifyArchiveBytes, verifyArchiveFile, verifyMetadata, type MetaKind, type VerifiedContent } from './verify.ts';
 
 export interface ObjectFetcherDeps {
   tx: Transaction;
@@ -252,6 +252,25 @@ export class ObjectFetcher {
         await this.d.tx.writeRoom();
         return g;
       }))!;
+      if (this.d.tx.threadedWrites && this.d.tx.repo.mode !== 'archive') {
+        // Past the first objects of a pull: inflated, hashed and written on a writer
+        // thread, a large object too when it fits in memory (it was received into a file).
+        const bytes = 'bytes' in got ? got.bytes : (await stat(got.path)).size <= IN_MEMORY_LIMIT ? await readFile(got.path) : null;
+        if (bytes !== null) {
+          let done: boolean;
+          try {
+            done = await this.writeFilezThreaded(csum, bytes, from);
+          } catch (err) {
+            if ('path' in got && got.owned) await rm(got.path, { force: true });
+            if (resumed && attempt === 0 && isUpdaterError(err, 'PULL_OBJECT_CORRUPT')) continue;
+            throw err;
+          }
+          if (done) {
+            if ('path' in got && got.owned) await rm(got.path, { force: true });
+            return;
+          }
+        }
+      }
       let v: VerifiedContent;
       try {
         v = 'bytes' in got ? verifyArchiveBytes(csum, got.bytes, from) : await verifyArchiveFile(csum, got.path, from);
@@ -263,6 +282,34 @@ export class ObjectFetcher {
       await this.writeVerified(csum, v, got);
       return;
     }
+  }
+
+  /**
+   * Stages an in-memory `.filez` into a bare-mode repo with its verification done by the
+   * writer thread. Returns false, doing nothing, for a symlink or data over IN_MEMORY_LIMIT
+   * (verified and written by the caller).
+   */
+  private async writeFilezThreaded(csum: string, bytes: Uint8Array, from: string): Promise<boolean> {
+    const { tx, space, progress } = this.d;
+    let parsed;
+    try {
+      parsed = decodeArchivePrefix(bytes, `object ${csum}.filez`);
+    } catch (err) {
+      throw corrupt(csum, 'filez', from, (err as Error).message, err);
+    }
+    const { header, size, dataOffset } = parsed;
+    if (isLinkMode(header.mode) || size > IN_MEMORY_LIMIT) return false;
+    await space.reserve(size, `object ${csum}.file`);
+    try {
+      await tx.writeContentFromFilez(csum, bytes, header, size, dataOffset);
+    } catch (err) {
+      if (isUpdaterError(err, 'STORE_OBJECT_CORRUPT')) {
+        throw corrupt(csum, 'filez', from, err.message, err);
+      }
+      throw err;
+    }
+    progress.contentBytesWritten += size;
+    return true;
   }
 
   /** Stages verified content: verbatim into an archive repo, unpacked into a bare one. */

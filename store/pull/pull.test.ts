@@ -308,6 +308,46 @@ describe('pull', () => {
       }
     });
 
+    it('with the writer threads verifying: a corrupted object is refused, a dropped large one resumed, and the pull completes', async () => {
+      // inlineWrites 0: every content object is inflated, hashed and written by a writer thread.
+      const threaded: PullOptions = { ...FAST, refs: ['os/main'], inlineWrites: 0 };
+      let victim = '';
+      let size = 0;
+      for await (const [, kind, path] of src.listObjects()) {
+        const st = await stat(path);
+        if (kind === 'file' && st.size > size && st.size < 2_000_000) [victim, size] = [path.slice(src.path.length + 1), st.size];
+      }
+      const csum = victim.slice(8, 10) + victim.slice(11, 73);
+      for (const fault of [{ kind: 'corrupt' as const }, { kind: 'truncate' as const, bytes: 60 }]) {
+        const repo = await target('bare-user');
+        server.addFault({ match: victim, fault });
+        const e = await rejectionOf(pullRemote(repo, 'origin', threaded));
+        expect(e.code).toBe('PULL_OBJECT_CORRUPT');
+        expect(e.message).toContain(`object ${csum}.filez from ${server.url}${victim}`);
+        expect(await repo.readRef('origin:os/main')).toBe(null);
+        expect(await repo.hasObject(csum, 'file')).toBe(false);
+        await expectClean(repo);
+        server.clearFaults();
+      }
+      const repo = await target('bare-user');
+      server.log.length = 0;
+      server.addFault({ match: bigPath, fault: { kind: 'drop', bytes: 1_000_000 }, times: 1 });
+      await pullRemote(repo, 'origin', threaded);
+      expect(server.log.filter((e) => e.path === bigPath).map((h) => h.status)).toEqual([200, 206]);
+      expect(await repo.readRef('origin:os/main')).toBe(v2);
+      await expectClean(repo);
+      expect(await readdir(join(repo.path, 'tmp', 'pull-partial'))).toEqual([]);
+      // The same objects as a pull that verifies on its own thread.
+      const inline = await target('bare-user');
+      await pullRemote(inline, 'origin', { ...FAST, refs: ['os/main'] });
+      const list = async (r: Repo): Promise<string[]> => {
+        const out: string[] = [];
+        for await (const [c, kind, path] of r.listObjects()) out.push(`${c}.${kind} ${(await stat(path)).size}`);
+        return out.sort();
+      };
+      expect(await list(repo)).toEqual(await list(inline));
+    });
+
     it('a 404 for an object, a bad summary and an unknown ref give clear errors', async () => {
       const repo = await target('bare-user');
       server.addFault({ match: /\.dirtree$/, fault: { kind: 'status', status: 404 } });

@@ -56,6 +56,8 @@ export interface PullOptions {
   retryBaseMs?: number;
   /** Objects at least this large are downloaded resumably into tmp/pull-partial (default 1 MiB). */
   partialMinBytes?: number;
+  /** Content objects written on the pull's own thread before the writer threads take over (default 1000). */
+  inlineWrites?: number;
   /** Initial and maximum number of parallel requests (default 8 and 32). */
   concurrency?: number;
   maxConcurrency?: number;
@@ -143,6 +145,7 @@ export async function pullRemote(repo: Repo, remoteName: string, opts: PullOptio
 
     // 4. objects, inside one transaction.
     const tx = await Transaction.begin(repo, { onWait: opts.onLockWait });
+    if (opts.inlineWrites !== undefined) tx.inlineWriteLimit = opts.inlineWrites;
     const caches: Repo[] = [];
     let fetcher: ObjectFetcher | null = null;
     try {

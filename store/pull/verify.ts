@@ -14,7 +14,8 @@ import {
 
 export type MetaKind = 'commit' | 'dirtree' | 'dirmeta';
 
-function corrupt(csum: string, kind: string, from: string, why: string, cause?: unknown): UpdaterError {
+/** PULL_OBJECT_CORRUPT for object `csum.kind` fetched from `from`. */
+export function corrupt(csum: string, kind: string, from: string, why: string, cause?: unknown): UpdaterError {
   return new UpdaterError('PULL_OBJECT_CORRUPT', `object ${csum}.${kind} from ${from}: ${why}`, {
     cause,
     hint: 'the remote served bad data; nothing of it was written. Pull again, or ask the publisher to fsck the remote repository',

@@ -14,7 +14,7 @@ import { copyFile, mkdir, open, readdir, readFile, rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import { pipeline } from 'node:stream/promises';
 import { createDeflateRaw, deflateRawSync } from 'node:zlib';
-import { isErrno, UpdaterError } from '../../common/errors.ts';
+import { isErrno, isUpdaterError, UpdaterError } from '../../common/errors.ts';
 import { fsetXattr, setXattr, syncfs, syncfsAsync } from '../../common/libc.ts';
 import {
   contentStreamPrefix, encodeArchivePrefix, encodeDirmeta, isLinkMode, sha256Hex, type FileHeader, type ObjectKind,
@@ -335,19 +335,63 @@ export class Transaction {
       this.stageContentSync(csum, header, data);
       return false;
     }
-    const w = this.planContentWrite(csum, header, data);
+    this.postWrite(csum, this.planContentWrite(csum, header, data), data?.length ?? 0, onFailed, onWritten);
+    return true;
+  }
+
+  /** True once this transaction writes content on its writer threads (past the first INLINE_WRITES). */
+  get threadedWrites(): boolean {
+    return this.inlineWrites >= this.inlineWriteLimit;
+  }
+
+  /**
+   * Stages a fetched `.filez` object into a bare-mode repository, its inflating, hashing
+   * and writing all done on a writer thread (for pulls past the first INLINE_WRITES
+   * objects; see threadedWrites). `header`, `size` and `dataOffset` are its decoded
+   * prefix. Resolves once it is staged; rejects with STORE_OBJECT_CORRUPT, nothing
+   * written and the transaction still usable, when the data does not verify.
+   */
+  async writeContentFromFilez(csum: string, filez: Uint8Array, header: FileHeader, size: number, dataOffset: number): Promise<void> {
+    if (this.hasSync(csum, 'file')) return;
+    if (this.repo.mode === 'archive' || isLinkMode(header.mode)) throw new UpdaterError('INTERNAL', `writeContentFromFilez: ${this.repo.mode} repository or symlink ${csum}`);
+    const w: ObjectWrite = {
+      ...this.planContentWrite(csum, header, null),
+      bytes: filez,
+      inflate: { offset: dataOffset, size, hashPrefix: contentStreamPrefix(header), csum },
+    };
+    let failure: unknown = null;
+    await new Promise<void>((resolve) => this.postWrite(csum, w, size, (err) => {
+      failure = err;
+      resolve();
+    }, resolve, true));
+    if (failure !== null) throw failure;
+  }
+
+  /**
+   * Hands a planned content write to the writer threads; the object counts as staged at
+   * once. A failure is kept for commit() to report, except a verification failure of a
+   * `.filez` job (`verifying`): nothing was written, so the transaction stays usable.
+   */
+  private postWrite(csum: string, w: ObjectWrite, size: number, onFailed: (err: unknown) => void, onWritten: () => void, verifying = false): void {
     this.writer ??= new ObjectWriter();
     this.markStaged(csum, 'file');
     this.stats.contentWritten++;
     this.stats.contentWrittenByThread++;
-    this.stats.contentBytesWritten += data?.length ?? 0;
-    this.noteWritten(data?.length ?? 0);
+    this.stats.contentBytesWritten += size;
+    this.noteWritten(size);
     this.writer.send(w, (err) => {
       if (err === null) {
         onWritten();
         return;
       }
       this.staged.delete(`${csum}.file`);
+      if (verifying && isUpdaterError(err, 'STORE_OBJECT_CORRUPT')) {
+        this.stats.contentWritten--;
+        this.stats.contentWrittenByThread--;
+        this.stats.contentBytesWritten -= size;
+        onFailed(err);
+        return;
+      }
       let reported: unknown = err;
       try {
         this.failed(w.tmp, csum, err);
@@ -357,7 +401,6 @@ export class Transaction {
       this.writeFailure ??= reported;
       onFailed(reported);
     });
-    return true;
   }
 
   /** Resolves when the writer threads hold little enough unwritten data to take more. */

@@ -1,10 +1,13 @@
 // Writing one object file: the I/O half of staging a content object, given
 // exactly what to write and which metadata to set (Transaction decides that per
 // repo mode). Shared by the transaction's own thread and the writer threads of
-// ./object-writer.ts, so it imports nothing but node:fs, node:zlib and the libc calls.
+// ./object-writer.ts, so it imports nothing but node:fs, node:zlib, node:crypto, the
+// libc calls and the error type.
 
-import { deflateRawSync } from 'node:zlib';
+import { createHash } from 'node:crypto';
+import { deflateRawSync, inflateRawSync } from 'node:zlib';
 import { closeSync, fchmodSync, fchownSync, futimesSync, lchownSync, lutimesSync, openSync, renameSync, rmSync, symlinkSync, writeSync } from 'node:fs';
+import { UpdaterError } from '../../common/errors.ts';
 import { fsetXattr, setXattr } from '../../common/libc.ts';
 
 /** Metadata of an object file: ownership, permissions, xattrs, mtime 0. */
@@ -24,6 +27,26 @@ export interface ObjectWrite extends ObjectMeta {
   bytes: Uint8Array;
   /** An archive object: the file is this prefix, then `bytes` raw-deflated (level 6, as ostree). */
   deflateAfter?: Uint8Array;
+  /**
+   * `bytes` is a fetched `.filez` object: the data to write is what follows `offset`,
+   * raw-inflated, and must be `size` bytes that, after `hashPrefix` (the content stream's
+   * header), hash to `csum`; otherwise nothing is written and STORE_OBJECT_CORRUPT is thrown.
+   */
+  inflate?: { offset: number; size: number; hashPrefix: Uint8Array; csum: string };
+}
+
+/** The verified data of a `.filez` job (see ObjectWrite.inflate). */
+function inflateVerified(bytes: Uint8Array, f: NonNullable<ObjectWrite['inflate']>): Uint8Array {
+  let data: Uint8Array;
+  try {
+    data = inflateRawSync(bytes.subarray(f.offset), { maxOutputLength: Math.max(f.size, 1) });
+  } catch (err) {
+    throw new UpdaterError('STORE_OBJECT_CORRUPT', `compressed data is corrupt (${(err as Error).message})`);
+  }
+  if (data.length !== f.size) throw new UpdaterError('STORE_OBJECT_CORRUPT', `inflates to ${data.length} bytes, header says ${f.size}`);
+  const got = createHash('sha256').update(f.hashPrefix).update(data).digest('hex');
+  if (got !== f.csum) throw new UpdaterError('STORE_OBJECT_CORRUPT', `computed checksum ${got}`);
+  return data;
 }
 
 /** Sets ownership, permissions, xattrs and mtime through an open file. */
@@ -37,6 +60,8 @@ export function applyMetaFd(fd: number, m: ObjectMeta, what: string): void {
 
 /** Writes the object at `tmp`, then renames it to `dest`; on failure removes `tmp` and rethrows. */
 export function writeObjectFile(w: ObjectWrite): void {
+  // Verified before anything is created.
+  if (w.inflate !== undefined) w = { ...w, bytes: inflateVerified(w.bytes, w.inflate), inflate: undefined };
   try {
     if (w.symlink !== null) {
       symlinkSync(w.symlink, w.tmp);
