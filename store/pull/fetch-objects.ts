@@ -19,6 +19,13 @@ import { partialDir, readLocalMetadata, remoteObjectPath, stageArchiveObject } f
 import type { Fetched, Transport } from './transport.ts';
 import { corrupt, verifyArchiveBytes, verifyArchiveFile, verifyMetadata, type MetaKind, type VerifiedContent } from './verify.ts';
 
+/**
+ * A content object received into a partial file (large ones, tmp/pull-partial) is read back
+ * into memory for the writer threads up to this size; larger ones are verified by streaming.
+ * Several downloads finish at once, so this bounds what a pull holds in memory.
+ */
+const PARTIAL_IN_MEMORY = 4 * 1024 * 1024;
+
 export interface ObjectFetcherDeps {
   tx: Transaction;
   transport: Transport;
@@ -255,7 +262,7 @@ export class ObjectFetcher {
       if (this.d.tx.threadedWrites && this.d.tx.repo.mode !== 'archive') {
         // Past the first objects of a pull: inflated, hashed and written on a writer
         // thread, a large object too when it fits in memory (it was received into a file).
-        const bytes = 'bytes' in got ? got.bytes : (await stat(got.path)).size <= IN_MEMORY_LIMIT ? await readFile(got.path) : null;
+        const bytes = 'bytes' in got ? got.bytes : (await stat(got.path)).size <= PARTIAL_IN_MEMORY ? await readFile(got.path) : null;
         if (bytes !== null) {
           let done: boolean;
           try {
