@@ -13,7 +13,7 @@ import {
 import { copyFile, mkdir, open, readdir, readFile, rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import { pipeline } from 'node:stream/promises';
-import { createDeflateRaw, deflateRawSync } from 'node:zlib';
+import { createDeflateRaw } from 'node:zlib';
 import { isErrno, isUpdaterError, UpdaterError } from '../../common/errors.ts';
 import { fsetXattr, setXattr, syncfs, syncfsAsync } from '../../common/libc.ts';
 import {
@@ -488,8 +488,8 @@ export class Transaction {
     if (this.done) throw new UpdaterError('INTERNAL', 'transaction already finished');
     try {
       await this.stopWriter();
-      if (this.writeFailure !== null) throw this.writeFailure;
       await this.endFlush();
+      if (this.writeFailure !== null) throw this.writeFailure;
       const doSync = this.doSync;
       const sync = async (): Promise<void> => {
         if (!doSync) return;
