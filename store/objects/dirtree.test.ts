@@ -5,7 +5,7 @@ import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { isUpdaterError } from '../../common/errors.ts';
 import { serialize } from '../gvariant/index.ts';
-import { decodeDirtree, decodeDirtreeGeneric, DIRTREE_TYPE, EMPTY_DIRTREE_CHECKSUM, encodeDirtree } from './dirtree.ts';
+import { decodeDirtree, decodeDirtreeGeneric, DIRTREE_TYPE, EMPTY_DIRTREE_CHECKSUM, encodeDirtree, encodeDirtreeGeneric } from './dirtree.ts';
 import { sha256Hex } from './checksum.ts';
 
 const hex32 = fc.uint8Array({ minLength: 32, maxLength: 32 }).map((b) => Buffer.from(b).toString('hex'));
@@ -24,6 +24,31 @@ function outcome(fn: () => unknown): Outcome {
     return { ok: false };
   }
 }
+
+describe('dirtree encoding', () => {
+  it('writes the bytes the generic serializer writes', () => {
+    fc.assert(fc.property(dirtree, (t) => {
+      expect(Buffer.from(encodeDirtree(t))).toEqual(Buffer.from(encodeDirtreeGeneric(t)));
+    }), { numRuns: 300 });
+  });
+
+  it('with names long enough for 2-byte offsets in entries and 4-byte offsets in arrays', () => {
+    const long = fc.string({ unit: 'grapheme', minLength: 200, maxLength: 300 }).filter((n) => !n.includes('/') && !n.includes('\0'));
+    const big = fc.record({
+      files: fc.uniqueArray(fc.record({ name: long, checksum: hex32 }), { selector: (f) => f.name, minLength: 0, maxLength: 400 }),
+      dirs: fc.uniqueArray(fc.record({ name: fc.oneof(name, long), treeChecksum: hex32, metaChecksum: hex32 }), { selector: (d) => d.name, maxLength: 300 }),
+    }).filter((t) => !t.dirs.some((d) => t.files.some((f) => f.name === d.name)));
+    fc.assert(fc.property(big, (t) => {
+      expect(Buffer.from(encodeDirtree(t))).toEqual(Buffer.from(encodeDirtreeGeneric(t)));
+    }), { numRuns: 25 });
+  });
+
+  it('refuses a checksum that is not 64 hex characters, naming the entry', () => {
+    const c = 'ab'.repeat(32);
+    expect(() => encodeDirtree({ files: [{ name: 'f', checksum: c.slice(2) }], dirs: [] })).toThrow(/invalid checksum .* of "f"/);
+    expect(() => encodeDirtree({ files: [], dirs: [{ name: 'd', treeChecksum: c, metaChecksum: `${c.slice(2)}zz` }] })).toThrow(/of "d"/);
+  });
+});
 
 describe('dirtree decoding', () => {
   it('round trips, equal to the generic decoder', () => {
