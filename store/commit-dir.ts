@@ -4,11 +4,11 @@
 // bounded by the directories on the current path, not by the tree's size.
 
 import type { Stats } from 'node:fs';
-import { closeSync, lstatSync, openSync, readdirSync, readlinkSync, readSync } from 'node:fs';
+import { closeSync, lstatSync, openSync, readdirSync, readFileSync, readlinkSync, readSync, realpathSync } from 'node:fs';
 import { stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import { isErrno, UpdaterError } from '../common/errors.ts';
-import { readAllXattrs } from '../common/libc.ts';
+import { DT_DIR, DT_REG, filesystemType, readAllXattrs, readDirEntries } from '../common/libc.ts';
 import { variant, type VarDict } from './gvariant/index.ts';
 import {
   encodeCommit, encodeDirmeta, encodeDirtree, S_IFLNK, S_IFMT, validateName, type DirTreeDir, type DirTreeFile, type FileHeader, type Xattr,
@@ -55,7 +55,11 @@ export interface CommitResult {
   checksum: string;
   /** True when --skip-if-unchanged found the tree equal to the parent's. */
   unchanged: boolean;
-  stats: { contentWritten: number; contentBytesWritten: number; metadataWritten: number; filesReused: number };
+  /**
+   * filesReused: files committed as objects the repo has, without being read (devino);
+   * filesByEntry: how many of those were recognised from their directory entry alone, with no lstat.
+   */
+  stats: { contentWritten: number; contentBytesWritten: number; metadataWritten: number; filesReused: number; filesByEntry: number };
 }
 
 /** Xattrs ostree never carries from a source tree: our own bare-user bookkeeping. */
@@ -65,11 +69,21 @@ interface WalkContext {
   tx: Transaction;
   repo: Repo;
   opts: CommitOptions;
-  devino: Map<string, string> | null | undefined;
+  /** The repo's own devino cache: null when not usable, undefined until the first hardlinked file. */
+  devino: InodeIndex | null | undefined;
   /** opts.devino, when usable. */
   known: ReadonlyMap<string, string> | null;
+  /** The directory being committed. */
+  root: string;
+  /**
+   * Whether directory entries' d_ino may stand in for an lstat in this tree (see
+   * direntInodesTrusted); settled at the first hardlinked file, before which no
+   * entry could be a known object.
+   */
+  dino: boolean | undefined;
   canonical: boolean;
   filesReused: number;
+  filesByEntry: number;
   filesSeen: number;
 }
 
@@ -95,17 +109,20 @@ export async function commitDirectory(repo: Repo, dir: string, opts: CommitOptio
       tx, repo, opts,
       devino: !asIs || repo.mode === 'archive' || opts.devino !== undefined ? null : undefined,
       known: asIs ? (opts.devino ?? null) : null,
+      root: dir.replace(/(.)\/+$/, '$1'),
+      dino: undefined,
       canonical: repo.mode === 'bare-user-only',
       filesReused: 0,
+      filesByEntry: 0,
       filesSeen: 0,
     };
-    const root = await writeDir(ctx, dir);
+    const root = await writeDir(ctx, ctx.root);
 
     if (opts.skipIfUnchanged && parent !== null) {
       const p = await repo.loadCommit(parent);
       if (p.rootTree === root.treeChecksum && p.rootMeta === root.metaChecksum) {
         if (own) await tx.abort();
-        return { checksum: parent, unchanged: true, stats: { ...tx.stats, filesReused: ctx.filesReused } };
+        return { checksum: parent, unchanged: true, stats: { ...tx.stats, filesReused: ctx.filesReused, filesByEntry: ctx.filesByEntry } };
       }
     }
 
@@ -125,7 +142,7 @@ export async function commitDirectory(repo: Repo, dir: string, opts: CommitOptio
     const checksum = await tx.writeMetadata('commit', commitBytes);
     if (opts.branch !== undefined) tx.setRef(null, opts.branch, checksum);
     if (own) await tx.commit();
-    return { checksum, unchanged: false, stats: { ...tx.stats, filesReused: ctx.filesReused } };
+    return { checksum, unchanged: false, stats: { ...tx.stats, filesReused: ctx.filesReused, filesByEntry: ctx.filesByEntry } };
   } catch (err) {
     if (own) await tx.abort();
     throw err;
@@ -158,6 +175,7 @@ const YIELD_EVERY = 512;
  */
 async function writeDir(ctx: WalkContext, path: string): Promise<{ treeChecksum: string; metaChecksum: string }> {
   const st = lstatSync(path);
+  if (!st.isDirectory()) throw new UpdaterError('STORE_COMMIT_SOURCE', `cannot commit ${path}: it stopped being a directory during the commit`);
   const metaChecksum = ctx.tx.writeMetadataSync('dirmeta', encodeDirmeta({
     ...ownership(ctx, st.uid, st.gid),
     mode: canonMode(ctx, st.mode),
@@ -166,8 +184,26 @@ async function writeDir(ctx: WalkContext, path: string): Promise<{ treeChecksum:
 
   const files: DirTreeFile[] = [];
   const dirs: DirTreeDir[] = [];
-  for (const name of readNames(path)) {
-    const child = join(path, name);
+  const ents = readEntries(path);
+  for (let i = 0; i < ents.names.length; i++) {
+    const name = ents.names[i];
+    const child = path === '/' ? `/${name}` : `${path}/${name}`;
+    // A regular file that is a hardlink of a known object needs no lstat: its inode
+    // number from the directory entry names the object (ostree's devino cache).
+    if (ents.types[i] === DT_REG && ctx.dino === true) {
+      const hit = reusable(ctx, st.dev, ents.inos[i]);
+      if (hit !== undefined) {
+        ctx.filesReused++;
+        ctx.filesByEntry++;
+        files.push({ name, checksum: hit });
+        if (++ctx.filesSeen % YIELD_EVERY === 0) await new Promise((r) => setImmediate(r));
+        continue;
+      }
+    }
+    if (ents.types[i] === DT_DIR) {
+      dirs.push({ name, ...(await writeDir(ctx, child)) });
+      continue;
+    }
     const cst = lstatSync(child);
     if (cst.isDirectory()) {
       dirs.push({ name, ...(await writeDir(ctx, child)) });
@@ -182,25 +218,20 @@ async function writeDir(ctx: WalkContext, path: string): Promise<{ treeChecksum:
   return { treeChecksum, metaChecksum };
 }
 
-/** Entry names as valid UTF-8 (ostree requires it), each a legal dirtree name. */
-function readNames(path: string): string[] {
-  const raw = readdirSync(path, { encoding: 'buffer' });
-  const dec = new TextDecoder('utf-8', { fatal: true });
-  return raw.map((b) => {
-    let name: string;
-    try {
-      name = dec.decode(b);
-    } catch {
-      throw new UpdaterError('STORE_INVALID_FILENAME', `cannot commit ${join(path, b.toString('latin1'))}: file name is not valid UTF-8`);
-    }
-    validateName(name, path);
-    return name;
-  });
+/** A directory's entries, each name valid UTF-8 (ostree requires it) and a legal dirtree name. */
+function readEntries(path: string): ReturnType<typeof readDirEntries> {
+  const ents = readDirEntries(path);
+  if (ents.nonUtf8.length > 0) {
+    throw new UpdaterError('STORE_INVALID_FILENAME', `cannot commit ${join(path, ents.names[ents.nonUtf8[0]])}: file name is not valid UTF-8`);
+  }
+  for (const name of ents.names) validateName(name, path);
+  return ents;
 }
 
 async function writeFile(ctx: WalkContext, path: string, st: Stats): Promise<string> {
   let expected: string | undefined;
   if (st.isFile() && st.nlink > 1) {
+    ctx.dino ??= direntInodesTrusted(ctx.root);
     if (ctx.known !== null) {
       expected = ctx.known.get(`${st.dev}:${st.ino}`);
       if (expected !== undefined && ctx.tx.hasSync(expected, 'file')) {
@@ -208,7 +239,8 @@ async function writeFile(ctx: WalkContext, path: string, st: Stats): Promise<str
         return expected;
       }
     } else if (ctx.devino !== null) {
-      const hit = devinoCache(ctx).get(`${st.dev}:${st.ino}`);
+      const idx = devinoCache(ctx);
+      const hit = st.dev === idx.dev ? idx.byIno.get(st.ino) : undefined;
       if (hit !== undefined) {
         ctx.filesReused++;
         return hit;
@@ -268,22 +300,99 @@ function readSmallFile(path: string, size: number): Buffer | null {
   }
 }
 
-/**
- * ostree's devino cache: (device, inode) → checksum of every content object in
- * the repo, so files of a hardlink checkout are recognised without being read.
- * Built on the first hardlinked file met.
- */
-function devinoCache(ctx: WalkContext): Map<string, string> {
-  ctx.devino ??= scanDevino(ctx.repo);
+/** ostree's devino cache: every content object of a repo by inode, all on one device. */
+interface InodeIndex {
+  dev: number;
+  byIno: Map<number, string>;
+}
+
+/** The repo's own devino cache, built on the first hardlinked file met. */
+function devinoCache(ctx: WalkContext): InodeIndex {
+  ctx.devino ??= scanDevino(ctx);
   return ctx.devino;
 }
 
-function scanDevino(repo: Repo): Map<string, string> {
-  const map = new Map<string, string>();
-  for (const [csum, kind, path] of repo.listObjectsSync()) {
-    if (kind !== 'file') continue;
-    const s = lstatSync(path, { throwIfNoEntry: false });
-    if (s && s.isFile()) map.set(`${s.dev}:${s.ino}`, csum);
+/**
+ * The checksum of a hardlinked regular file of the tree (on `dev`, inode `ino`) that is
+ * known to be a repo object, or undefined. Only lookups: a miss is lstat'ed and read.
+ */
+function reusable(ctx: WalkContext, dev: number, ino: number): string | undefined {
+  if (ctx.known !== null) {
+    const csum = ctx.known.get(`${dev}:${ino}`);
+    return csum !== undefined && ctx.tx.hasSync(csum, 'file') ? csum : undefined;
   }
-  return map;
+  const idx = ctx.devino;
+  return idx && dev === idx.dev ? idx.byIno.get(ino) : undefined;
+}
+
+/**
+ * Filesystems whose directory entries carry the same inode number as lstat gives (not
+ * overlayfs, whose d_ino may name a lower layer's inode): ext2/3/4, XFS, Btrfs, tmpfs.
+ */
+const DINO_FILESYSTEMS = new Set([0xef53, 0x58465342, 0x9123683e, 0x01021994]);
+
+/**
+ * Whether the d_ino of the directory entries under `dir` equals each file's st_ino on
+ * the device of its directory: `dir` is on one of DINO_FILESYSTEMS and nothing is mounted
+ * below it (a mount over a file or directory hides the entry's own inode). Btrfs
+ * subvolumes are directories with their own device, which the walk compares.
+ */
+export function direntInodesTrusted(dir: string): boolean {
+  try {
+    if (!DINO_FILESYSTEMS.has(filesystemType(dir))) return false;
+    const real = realpathSync(dir);
+    for (const line of readFileSync('/proc/self/mountinfo', 'utf8').split('\n')) {
+      const field = line.split(' ')[4];
+      if (field === undefined) continue;
+      const mountPoint = field.replace(/\\([0-7]{3})/g, (_, o: string) => String.fromCharCode(parseInt(o, 8)));
+      if (mountPoint !== real && (real === '/' || mountPoint.startsWith(`${real}/`))) return false;
+    }
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+/** True for `n` lowercase hex digits starting at `off` of `s`. */
+function isHex(s: string, off: number, n: number): boolean {
+  for (let i = off; i < off + n; i++) {
+    const c = s.charCodeAt(i);
+    if (!((c >= 0x30 && c <= 0x39) || (c >= 0x61 && c <= 0x66))) return false;
+  }
+  return true;
+}
+
+/**
+ * Lists objects/ once: every content object by inode, and every object's name for the
+ * transaction's existence checks (it holds the lock, so the listing stays true). On a
+ * filesystem whose directory entries carry trustworthy inode numbers this is one
+ * getdents64 per fan-out directory; elsewhere an lstat per content object, as ostree does.
+ */
+function scanDevino(ctx: WalkContext): InodeIndex {
+  const objects = join(ctx.repo.path, 'objects');
+  const dev = lstatSync(objects).dev;
+  const byDirent = direntInodesTrusted(objects);
+  const byIno = new Map<number, string>();
+  // Object file names (`REST.KIND`) per fan-out directory.
+  const listing = new Map<string, Set<string>>();
+  for (const d of readdirSync(objects)) {
+    if (d.length !== 2 || !isHex(d, 0, 2)) continue;
+    const sub = `${objects}/${d}`;
+    const ents = readDirEntries(sub);
+    listing.set(d, new Set(ents.names));
+    for (let i = 0; i < ents.names.length; i++) {
+      const name = ents.names[i];
+      if (name.length !== 67 || !name.endsWith('.file') || !isHex(name, 0, 62)) continue;
+      const csum = d + name.slice(0, 62);
+      if (byDirent && ents.types[i] === DT_REG) {
+        byIno.set(ents.inos[i], csum);
+      } else {
+        const s = lstatSync(`${sub}/${name}`, { throwIfNoEntry: false });
+        if (s && s.isFile() && s.dev === dev) byIno.set(s.ino, csum);
+      }
+    }
+  }
+  const archive = ctx.repo.mode === 'archive';
+  ctx.tx.useListing((csum, kind) => listing.get(csum.slice(0, 2))?.has(`${csum.slice(2)}.${archive && kind === 'file' ? 'filez' : kind}`) === true);
+  return { dev, byIno };
 }

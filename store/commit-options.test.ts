@@ -4,10 +4,12 @@
 // it does not; the commit is the same as without the option (oracle: ostree fsck). And
 // `transaction`: several commits staged in one transaction, visible when it commits.
 
-import { appendFile, lstat, mkdir, writeFile } from 'node:fs/promises';
+import { execFileSync } from 'node:child_process';
+import { appendFile, lstat, mkdir, rm, unlink, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { have, isRoot, makeAwkwardTree, makeTmp, ostree, rejectionOf, removeTmp } from '../test-support/index.ts';
+import { have, isRoot, makeAwkwardTree, makeTmp, ostree, rejectionOf, removeTmp, runOk } from '../test-support/index.ts';
+import { direntInodesTrusted } from './commit-dir.ts';
 import { checkoutCommit, commitDirectory, Repo, Transaction } from './index.ts';
 
 describe.skipIf(!isRoot)('commit with a devino map from another repository', () => {
@@ -52,6 +54,7 @@ describe.skipIf(!isRoot)('commit with a devino map from another repository', () 
     const r = await commitDirectory(repo, co, { timestamp: 2, devino });
     expect(r.checksum).toBe(plain);
     expect(r.stats.filesReused).toBeGreaterThan(50);
+    if (direntInodesTrusted(co)) expect(r.stats.filesByEntry).toBeGreaterThan(50);
     expect(r.stats.contentWritten).toBe(0);
   });
 
@@ -69,6 +72,65 @@ describe.skipIf(!isRoot)('commit with a devino map from another repository', () 
     expect(err.code).toBe('STORE_OBJECT_CORRUPT');
     expect(err.message).toContain(victim);
     expect(await repo.readRef('main')).toBeNull();
+  });
+});
+
+describe('commit of a hardlink checkout of the same repository (devino cache)', () => {
+  let tmp: string;
+  let repo: Repo;
+  let co: string;
+  beforeAll(async () => {
+    tmp = await makeTmp();
+    const tree = join(tmp, 'tree');
+    await makeAwkwardTree(tree, { manyFiles: 300 });
+    repo = await Repo.init(join(tmp, 'repo'), 'bare-user');
+    const c = await commitDirectory(repo, tree, { branch: 'main', timestamp: 1 });
+    co = join(tmp, 'co');
+    await checkoutCommit(repo, c.checksum, co, { requireHardlinks: true, userMode: true });
+    // The update as compose makes one: some files replaced, one added, one removed.
+    await unlink(join(co, 'many', 'f00007'));
+    await writeFile(join(co, 'many', 'f00007'), 'replaced\n');
+    await writeFile(join(co, 'many', 'added'), 'added\n');
+    await unlink(join(co, 'many', 'f00008'));
+  });
+  afterAll(async () => removeTmp(tmp));
+
+  const WHEN = '2024-05-06T07:08:09Z';
+  /** The root tree and dirmeta of ostree's commit of `dir` into the same repository, with its devino cache (the oracle). */
+  async function theirs(dir: string): Promise<string> {
+    return root((await runOk('ostree', ['commit', `--repo=${repo.path}`, '--orphan', '--link-checkout-speedup', `--timestamp=${WHEN}`, dir])).trim());
+  }
+  const root = async (commit: string): Promise<string> => {
+    const c = await repo.loadCommit(commit);
+    return `${c.rootTree} ${c.rootMeta}`;
+  };
+  const ours = (dir: string) => commitDirectory(repo, dir, { timestamp: Date.parse(WHEN) / 1000 });
+
+  it('hardlinked files are not read again, most known from their directory entry alone; the same commit as ostree\'s', async () => {
+    const r = await ours(co);
+    expect(r.stats.filesReused).toBeGreaterThan(290);
+    if (direntInodesTrusted(co)) expect(r.stats.filesByEntry).toBeGreaterThan(280);
+    expect(r.stats.contentWritten).toBe(2);
+    if (have('ostree')) expect(await root(r.checksum)).toBe(await theirs(co));
+  });
+
+  it.skipIf(!isRoot)('a file with another mounted over it is committed as it is seen, not as the object under it', async () => {
+    const over = join(tmp, 'over');
+    await writeFile(over, 'mounted over\n');
+    const target = join(co, 'many', 'f00009');
+    expect((await lstat(target)).nlink).toBeGreaterThan(1);
+    execFileSync('mount', ['--bind', over, target]);
+    try {
+      expect(direntInodesTrusted(co)).toBe(false);
+      const r = await ours(co);
+      expect(r.stats.filesByEntry).toBe(0);
+      expect(r.stats.filesReused).toBeGreaterThan(290);
+      expect(r.stats.contentWritten).toBe(1);
+      if (have('ostree')) expect(await root(r.checksum)).toBe(await theirs(co));
+    } finally {
+      execFileSync('umount', [target]);
+    }
+    await rm(over);
   });
 });
 

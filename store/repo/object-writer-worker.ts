@@ -1,6 +1,8 @@
 // A writer thread of ./object-writer.ts: writes each object file it is sent (its bytes in
 // the shared ring, or sent along) and answers, per batch, which succeeded and why any failed.
 
+import { mkdirSync, renameSync } from 'node:fs';
+import { dirname } from 'node:path';
 import { setFlagsFromString } from 'node:v8';
 import { runInNewContext } from 'node:vm';
 import { parentPort, workerData } from 'node:worker_threads';
@@ -20,7 +22,13 @@ let allocated = 0;
 
 parentPort!.on('message', (batch: WriteJob[]) => {
   const done: Array<{ id: number; error?: WorkerFailure }> = [];
-  for (const { id, w, ring: at } of batch) {
+  for (const job of batch) {
+    if ('renames' in job) {
+      renameAll(job.renames);
+      done.push({ id: job.id });
+      continue;
+    }
+    const { id, w, ring: at } = job;
     try {
       writeObjectFile(at === null ? w : { ...w, bytes: new Uint8Array(ring, at[0], at[1]) });
       done.push({ id });
@@ -37,3 +45,20 @@ parentPort!.on('message', (batch: WriteJob[]) => {
     gc({ type: 'minor' });
   }
 });
+
+/** Renames each file, creating a missing target directory; one that fails is left as it is. */
+function renameAll(renames: Array<[string, string]>): void {
+  for (const [from, to] of renames) {
+    try {
+      renameSync(from, to);
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code !== 'ENOENT') continue;
+      try {
+        mkdirSync(dirname(to), { recursive: true });
+        renameSync(from, to);
+      } catch {
+        // Left in place.
+      }
+    }
+  }
+}

@@ -2,12 +2,15 @@
 // writeContentDetached, here after 0, 50 or 80 objects written inline rather than the
 // default 1000) lands exactly as the inline path writes it, in every mode, and commit()
 // waits for it; the shared ring is reused many times over; a write that fails in a thread
-// reaches the caller and the transaction cannot commit.
+// reaches the caller and the transaction cannot commit; objects made durable by a
+// background sync move into objects/ before commit(), never the commit object.
 
-import { readdir, readFile, rm } from 'node:fs/promises';
+import { randomBytes } from 'node:crypto';
+import { mkdir, readdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { makeTmp, removeTmp } from '../../test-support/index.ts';
+import { have, makeTmp, ostree, removeTmp } from '../../test-support/index.ts';
+import { commitDirectory } from '../commit-dir.ts';
 import { fsckRepo } from '../fsck.ts';
 import { contentStreamPrefix, sha256Hex, type FileHeader } from '../objects/index.ts';
 import { Repo, REPO_MODES } from './repo.ts';
@@ -103,5 +106,67 @@ describe('writer thread', () => {
     expect(String((failed[0] as PromiseRejectedResult).reason)).toMatch(/ENOENT/);
     await expect(tx.commit()).rejects.toThrow(/ENOENT/);
     expect(await repo.readRef('main').catch(() => null)).toBeNull();
+  });
+
+  describe('objects synced by a background sync move into objects/ before commit()', () => {
+    const header: FileHeader = { uid: 0, gid: 0, mode: 0o100644, symlinkTarget: '', xattrs: [] };
+    /** A directory of 40 files of 1 MiB: background syncs start every 16 MiB staged. */
+    async function bigTree(dir: string): Promise<void> {
+      await mkdir(dir, { recursive: true });
+      for (let i = 0; i < 40; i++) await writeFile(join(dir, `f${i}`), randomBytes(1 << 20));
+    }
+    /** Content objects in objects/ (not staging). */
+    async function placed(repo: Repo): Promise<string[]> {
+      const out: string[] = [];
+      for await (const [csum, kind] of repo.listObjects()) if (kind === 'file') out.push(csum);
+      return out;
+    }
+    async function waitForPlaced(repo: Repo): Promise<string[]> {
+      for (let i = 0; i < 200; i++) {
+        const p = await placed(repo);
+        if (p.length > 0) return p;
+        await new Promise((r) => setTimeout(r, 25));
+      }
+      return [];
+    }
+
+    it('the commit object waits for commit(); the repo is fsck-clean after', async () => {
+      const dir = join(tmp, 'big-a');
+      await bigTree(dir);
+      const repo = await Repo.init(join(tmp, 'early'), 'bare-user');
+      const tx = await Transaction.begin(repo);
+      tx.inlineWriteLimit = 0;
+      const c = await commitDirectory(repo, dir, { branch: 'main', timestamp: 1, transaction: tx });
+      expect((await waitForPlaced(repo)).length).toBeGreaterThan(0);
+      expect(await repo.hasObject(c.checksum, 'commit')).toBe(false);
+      expect(await repo.readRef('main')).toBeNull();
+      await tx.commit();
+      expect(await repo.readRef('main')).toBe(c.checksum);
+      expect((await placed(repo)).length).toBe(40);
+      expect((await fsckRepo(repo)).problems).toEqual([]);
+      if (have('ostree')) expect((await ostree(['fsck', '-q', `--repo=${repo.path}`])).code).toBe(0);
+    });
+
+    it('after an abort the objects moved early are whole, and a later commit completes', async () => {
+      const dir = join(tmp, 'big-b');
+      await bigTree(dir);
+      const repo = await Repo.init(join(tmp, 'early-abort'), 'bare-user');
+      const tx = await Transaction.begin(repo);
+      tx.inlineWriteLimit = 0;
+      await commitDirectory(repo, dir, { branch: 'main', timestamp: 1, transaction: tx });
+      expect((await waitForPlaced(repo)).length).toBeGreaterThan(0);
+      await tx.abort();
+      expect(await repo.readRef('main')).toBeNull();
+      const want = new Set<string>();
+      for (const f of await readdir(dir)) want.add(sha256Hex(contentStreamPrefix(header), await readFile(join(dir, f))));
+      for (const csum of await placed(repo)) {
+        expect(want.has(csum)).toBe(true);
+        expect(sha256Hex(contentStreamPrefix(header), await readFile(repo.objectPath(csum, 'file')))).toBe(csum);
+      }
+      const c = await commitDirectory(repo, dir, { branch: 'main', timestamp: 1 });
+      expect(await repo.readRef('main')).toBe(c.checksum);
+      expect((await fsckRepo(repo)).problems).toEqual([]);
+      expect((await readdir(join(repo.path, 'tmp'))).filter((n) => n.startsWith('staging-'))).toEqual([]);
+    });
   });
 });

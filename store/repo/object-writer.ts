@@ -21,12 +21,12 @@ const RING_BYTES = 2 * MAX_PENDING_BYTES;
 /** A thread with more than this unwritten makes the next batch start another thread (up to maxThreads). */
 const BUSY_BYTES = 2 * 1024 * 1024;
 
-/** What a thread receives per object: the write, and where its bytes are in the ring (or in `w.bytes`). */
-export interface WriteJob {
-  id: number;
-  w: ObjectWrite;
-  ring: [number, number] | null;
-}
+/**
+ * What a thread receives per object: the write, and where its bytes are in the ring (or in
+ * `w.bytes`); or a list of files to rename (from, to), each creating its target's directory
+ * when missing.
+ */
+export type WriteJob = { id: number; w: ObjectWrite; ring: [number, number] | null } | { id: number; renames: Array<[string, string]> };
 
 interface Pending {
   done: (err: Error | null) => void;
@@ -114,6 +114,25 @@ export class ObjectWriter {
       setImmediate(() => this.flush());
     }
     this.pending.set(id, { done, size, thread, region });
+  }
+
+  /**
+   * Renames files on a thread (staged objects into objects/); `done` is called once they
+   * were all tried. One that fails stays where it was, for the caller to deal with.
+   */
+  renameAll(renames: Array<[string, string]>, done: () => void): void {
+    if (this.broken) {
+      queueMicrotask(done);
+      return;
+    }
+    const id = this.nextId++;
+    const thread = this.pickThread();
+    thread.batch.push({ id, renames });
+    if (!this.flushQueued) {
+      this.flushQueued = true;
+      setImmediate(() => this.flush());
+    }
+    this.pending.set(id, { done: () => done(), size: 0, thread, region: null });
   }
 
   /** Resolves when the unwritten data is below the limit. */

@@ -38,7 +38,7 @@ const INLINE_WRITES = 1000;
  * time): the disk writes them while the transaction goes on, instead of all of it waiting
  * for the sync in commit(). Durability is unchanged: commit() still syncs before renaming.
  */
-const FLUSH_EVERY = 64 * 1024 * 1024;
+const FLUSH_EVERY = 16 * 1024 * 1024;
 
 /** Files up to this size are read into memory once and hashed/written from the buffer. */
 export const IN_MEMORY_LIMIT = 16 * 1024 * 1024;
@@ -73,6 +73,8 @@ export class Transaction {
   private readonly staged = new Set<string>();
   /** `csum.kind` of objects found in neither objects/ nor staging. */
   private readonly absent = new Set<string>();
+  /** Whether an object is in objects/, from a listing a caller took under this transaction's lock. */
+  private listing: ((csum: string, kind: ObjectKind) => boolean) | null = null;
   private tmpCounter = 0;
   private inlineWrites = 0;
   /** How many objects writeVerifiedContent() writes inline before it starts the writer thread. */
@@ -96,6 +98,7 @@ export class Transaction {
       await mkdir(tmp, { recursive: true });
       const boot = await bootId();
       let staging: string | null = null;
+      const kept: string[] = [];
       for (const name of await readdir(tmp)) {
         if (!name.startsWith('staging-')) continue;
         // Same boot: its files are whole (renamed into place after writing) and in the page cache.
@@ -107,11 +110,16 @@ export class Transaction {
         await mkdir(staging);
       } else {
         // Keep whole staged objects (and XX/ directories of the older nested layout); drop temp files.
-        for (const e of await readdir(staging)) if (!STAGED_NAME.test(e) && !/^[0-9a-f]{2}$/.test(e)) await rm(join(staging, e), { recursive: true, force: true });
+        for (const e of await readdir(staging)) {
+          if (STAGED_NAME.test(e)) kept.push(e);
+          else if (!/^[0-9a-f]{2}$/.test(e)) await rm(join(staging, e), { recursive: true, force: true });
+        }
       }
       // A legacy `transaction` marker from old ostree makes every commit partial; 2022.7 deletes it.
       await rm(join(repo.path, 'transaction'), { force: true });
-      return new Transaction(repo, staging, lock);
+      const tx = new Transaction(repo, staging, lock);
+      for (const e of kept) tx.staged.add(e.endsWith('.filez') ? e.slice(0, -1) : e);
+      return tx;
     } catch (err) {
       await lock.release();
       throw err;
@@ -136,6 +144,8 @@ export class Transaction {
   hasSync(csum: string, kind: ObjectKind): boolean {
     const key = `${csum}.${kind}`;
     if (this.staged.has(key)) return true;
+    // Whole objects staged by an earlier transaction are in `staged` since begin().
+    if (this.listing !== null) return this.listing(csum, kind);
     // Only this transaction adds objects while it holds the lock, so an object
     // found missing stays missing until this transaction stages it.
     if (this.absent.has(key)) return false;
@@ -148,10 +158,31 @@ export class Transaction {
     return false;
   }
 
-  /** Records an object put at its stagedPath() by the caller (a pull staging a `.filez` verbatim). */
+  /**
+   * Gives the transaction a lookup into a listing of objects/ taken after begin() (so under
+   * the repository lock, which keeps other writers out): existence checks then need no stat.
+   */
+  useListing(has: (csum: string, kind: ObjectKind) => boolean): void {
+    this.listing = has;
+  }
+
+  /** Records an object put whole at its stagedPath() by the caller (a pull staging a `.filez` verbatim). */
   markStaged(csum: string, kind: ObjectKind): void {
+    this.noteStaged(csum, kind);
+    this.noteComplete(csum, kind);
+  }
+
+  /** Counts an object as staged (its file may still be being written by a thread). */
+  private noteStaged(csum: string, kind: ObjectKind): void {
     this.staged.add(`${csum}.${kind}`);
     this.absent.delete(`${csum}.${kind}`);
+  }
+
+  /** Records that an object's staged file is whole: the next background sync makes it durable (see noteWritten). */
+  private noteComplete(csum: string, kind: ObjectKind): void {
+    if (kind === 'commit') return;
+    const p = this.stagedPath(csum, kind);
+    this.complete.push(p.slice(this.staging.length + 1));
   }
 
   private newTmp(): string {
@@ -242,8 +273,18 @@ export class Transaction {
   private flushFd: number | null = null;
   private flushing: Promise<void> | null = null;
   private unflushed = 0;
+  /** Names in the staging directory of whole staged objects (no commits) that no background sync has covered yet. */
+  private complete: string[] = [];
 
-  /** Counts staged bytes; every FLUSH_EVERY of them, starts a background syncfs. */
+  /**
+   * Counts staged bytes; every FLUSH_EVERY of them, starts a background syncfs. Once it
+   * returns, the objects whose files were whole when it started are on disk, and a writer
+   * thread renames them into objects/ while the transaction goes on, rather than all of
+   * them at commit(). An object in objects/ before its commit is harmless: whole and
+   * durable, found by later writes and pulls, unreferenced until a commit names it (prune
+   * removes it if none ever does). Commit objects always wait for commit(), so no commit
+   * is visible before its tree.
+   */
   private noteWritten(bytes: number): void {
     this.unflushed += bytes;
     if (this.unflushed < FLUSH_EVERY || this.flushing !== null || !this.doSync) return;
@@ -253,10 +294,24 @@ export class Transaction {
     } catch {
       return;
     }
-    // Best effort: commit()'s own sync reports any error.
-    this.flushing = syncfsAsync(this.flushFd, this.staging).catch(() => {}).finally(() => {
+    const covered = this.complete;
+    this.complete = [];
+    // Best effort: commit()'s own sync reports any error, and places what is left.
+    this.flushing = syncfsAsync(this.flushFd, this.staging).then(() => this.placeEarly(covered), () => {
+      this.complete.push(...covered);
+    }).finally(() => {
       this.flushing = null;
     });
+  }
+
+  /** Hands synced staged objects to a writer thread to rename into objects/ (see noteWritten). */
+  private placeEarly(names: string[]): void {
+    if (this.writer === null || this.done || names.length === 0) {
+      this.complete.push(...names);
+      return;
+    }
+    const objects = join(this.repo.path, 'objects');
+    this.writer.renameAll(names.map((n) => [join(this.staging, n), `${objects}/${n.slice(0, 2)}/${n.slice(2)}`]), () => {});
   }
 
   private get doSync(): boolean {
@@ -374,13 +429,14 @@ export class Transaction {
    */
   private postWrite(csum: string, w: ObjectWrite, size: number, onFailed: (err: unknown) => void, onWritten: () => void, verifying = false): void {
     this.writer ??= new ObjectWriter();
-    this.markStaged(csum, 'file');
+    this.noteStaged(csum, 'file');
     this.stats.contentWritten++;
     this.stats.contentWrittenByThread++;
     this.stats.contentBytesWritten += size;
     this.noteWritten(size);
     this.writer.send(w, (err) => {
       if (err === null) {
+        this.noteComplete(csum, 'file');
         onWritten();
         return;
       }
@@ -487,8 +543,10 @@ export class Transaction {
   async commit(): Promise<void> {
     if (this.done) throw new UpdaterError('INTERNAL', 'transaction already finished');
     try {
-      await this.stopWriter();
+      // Every write done, then the background sync (which may hand renames to the writer), then the writer.
+      await this.writer?.drain();
       await this.endFlush();
+      await this.stopWriter();
       if (this.writeFailure !== null) throw this.writeFailure;
       const doSync = this.doSync;
       const sync = async (): Promise<void> => {
