@@ -14,7 +14,7 @@ const ROOT = join(import.meta.dirname, '..');
 const BUNDLED = new Set(['commander', 'yaml', 'xml2js']);
 
 /** The module entry points: the CLI, and the object writer's worker thread (a file of its own). */
-const INPUTS = { main: 'cli/main.ts', 'object-writer-worker': 'store/repo/object-writer-worker.ts' };
+const INPUTS = { main: 'cli/main.ts', 'object-writer-worker': 'store/repo/object-writer-worker.ts', 'checkout-worker': 'store/checkout-worker.ts' };
 
 export interface BuildManifest {
   /** [path relative to the project root, mtimeMs, size] of every source bundled, and of package-lock.json. */
