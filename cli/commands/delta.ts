@@ -81,7 +81,7 @@ export function registerDeltaCommands(repo: Command): void {
         outDir: o.filename, signKeys,
         onPair: o.verbose ? (t, f, reason, path) => process.stderr.write(`bsdiff ${path} (${reason}): ${f} -> ${t}\n`) : undefined,
       });
-      if (o.verbose) process.stderr.write(`parts=${res.parts} bsdiff=${res.bsdiffs} fallbacks=${res.fallbacks} bytes=${res.totalBytes}\n`);
+      if (o.verbose) process.stderr.write(`parts=${res.parts} bsdiff=${res.bsdiffs} copies=${res.copies} fallbacks=${res.fallbacks} bytes=${res.totalBytes}\n`);
     });
 
   withRepo(sd.command('list'))

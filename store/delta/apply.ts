@@ -163,6 +163,7 @@ async function executePart(repo: Repo, tx: Transaction, header: DeltaPartHeader,
   let index = 0;
   let written = 0;
   let source: Uint8Array | null = null;
+  let lastSource = null as { csum: string; data: Uint8Array } | null;
   let open: OpenObject | null = null;
   const target = () => objects[index] ?? bad(`more objects in the op stream than the ${objects.length} listed`);
   const stage = async (write: () => Promise<unknown>, checksum: string, kind: 'file' | 'dirtree' | 'dirmeta' | 'commit'): Promise<void> => {
@@ -210,11 +211,17 @@ async function executePart(repo: Repo, tx: Transaction, header: DeltaPartHeader,
       }
       case 'r': {
         const csum = Buffer.from(slice(op.off, 32)).toString('hex');
+        // Copies from one source come as r w R r w R …: read it once.
+        if (lastSource?.csum === csum) {
+          source = lastSource.data;
+          break;
+        }
         const info = await repo.readContentInfo(csum).catch((err: unknown) => {
           throw new UpdaterError('DELTA_SOURCE_MISSING', `${what}: source object ${csum}.file is not in ${repo.path}`, { cause: err, hint: 'the delta was made against a different FROM commit' });
         });
         if (info.header.symlinkTarget) bad(`read source ${csum} is a symlink`);
         source = await repo.readContentData(info);
+        lastSource = { csum, data: source };
         break;
       }
       case 'R':

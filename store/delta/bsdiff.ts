@@ -297,3 +297,62 @@ export function patchLiteralBytes(patch: Uint8Array): number {
   }
   return n;
 }
+
+/**
+ * A run of a new file's bytes: copied from the old file at `from`, or (`from` = -1)
+ * literal, taken from the new file itself.
+ */
+export interface CopySpan {
+  at: number;
+  len: number;
+  from: number;
+}
+
+/**
+ * Rewrites a bsdiff patch of `old` → `neu` as copies and literals: every run of at least
+ * `minRun` zero diff bytes (bytes the two files share at the patch's offset) becomes a
+ * copy from the old file, the rest (other diff bytes, extra data) literal bytes of the new
+ * file. For a file that changed in a few places this is the cheaper delta: its literals are
+ * all a client decompresses, where the patch's diff block is as large as the file.
+ */
+export function copySpans(patch: Uint8Array, oldSize: number, neu: Uint8Array, minRun = 64): CopySpan[] {
+  const spans: CopySpan[] = [];
+  const push = (at: number, len: number, from: number): void => {
+    const last = spans[spans.length - 1];
+    if (last && last.at + last.len === at && (from < 0 ? last.from < 0 : last.from >= 0 && last.from + last.len === from)) last.len += len;
+    else spans.push({ at, len, from });
+  };
+  let p = 0;
+  let oldpos = 0;
+  let newpos = 0;
+  while (newpos < neu.length) {
+    if (p + 24 > patch.length) throw new UpdaterError('DELTA_CORRUPT', `bsdiff patch: truncated control block at patch offset ${p}`);
+    const diffLen = offtin(patch, p);
+    const extraLen = offtin(patch, p + 8);
+    const seek = offtin(patch, p + 16);
+    p += 24;
+    if (diffLen < 0 || extraLen < 0 || newpos + diffLen + extraLen > neu.length || p + diffLen + extraLen > patch.length) {
+      throw new UpdaterError('DELTA_CORRUPT', `bsdiff patch: invalid control block at patch offset ${p - 24}`);
+    }
+    for (let i = 0; i < diffLen;) {
+      let j = i;
+      while (j < diffLen && patch[p + j] === 0 && oldpos + j >= 0 && oldpos + j < oldSize) j++;
+      if (j - i >= minRun) {
+        push(newpos + i, j - i, oldpos + i);
+        i = j;
+      } else {
+        const n = Math.max(j - i, 1);
+        push(newpos + i, n, -1);
+        i += n;
+      }
+    }
+    p += diffLen;
+    newpos += diffLen;
+    oldpos += diffLen;
+    if (extraLen > 0) push(newpos, extraLen, -1);
+    p += extraLen;
+    newpos += extraLen;
+    oldpos += seek;
+  }
+  return spans;
+}

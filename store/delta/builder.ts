@@ -3,6 +3,7 @@
 
 import { sha256Hex, type FileHeader, type ObjectType, type Xattr } from '../objects/index.ts';
 import { encodeOps, encodePartFile, encodePartPayload, type DeltaOp, type PartCompression, type PartMode } from './part.ts';
+import type { CopySpan } from './bsdiff.ts';
 import type { DeltaObject, DeltaPartHeader } from './superblock.ts';
 
 export interface BuiltPart {
@@ -78,6 +79,34 @@ export class PartBuilder {
     this.ops.push({ code: 'c' });
     this.ops.push({ code: 'R' });
     this.usize += size;
+  }
+
+  /**
+   * A regular file assembled from copies of a local object's bytes and literal bytes
+   * (see copySpans): o, then per copy r w R and per literal w, then c, as ostree's
+   * rollsum deltas do; a client reads only the literals from the blob.
+   */
+  addCopies(checksum: string, header: FileHeader, data: Uint8Array, sourceChecksum: string, spans: CopySpan[]): void {
+    this.objects.push({ type: 1, checksum });
+    const [mode, xattr] = this.modeAndXattrs(header);
+    this.ops.push({ code: 'o', mode, xattr, size: data.length });
+    let srcOff = -1;
+    let reading = false;
+    for (const s of spans) {
+      if (s.from >= 0) {
+        if (srcOff < 0) srcOff = this.append(Buffer.from(sourceChecksum, 'hex'));
+        if (!reading) this.ops.push({ code: 'r', off: srcOff });
+        reading = true;
+        this.ops.push({ code: 'w', len: s.len, off: s.from });
+      } else {
+        if (reading) this.ops.push({ code: 'R' });
+        reading = false;
+        this.ops.push({ code: 'w', len: s.len, off: this.append(data.subarray(s.at, s.at + s.len)) });
+      }
+    }
+    if (reading) this.ops.push({ code: 'R' });
+    this.ops.push({ code: 'c' });
+    this.usize += data.length;
   }
 
   get empty(): boolean {

@@ -8,7 +8,7 @@ import { describe, expect, it } from 'vitest';
 import { errorOf } from '../../test-support/index.ts';
 import { sha256Hex } from '../objects/index.ts';
 import {
-  bsdiff, bspatch, decodeDeltaIndex, decodeOps, decodePartFile, decodeSuperblock, deltaIndexRelPath, deltaRelDir, encodeDeltaIndex,
+  bsdiff, bspatch, copySpans, decodeDeltaIndex, decodeOps, decodePartFile, decodeSuperblock, deltaIndexRelPath, deltaRelDir, encodeDeltaIndex,
   encodeOps, encodePartFile, encodePartPayload, encodeSuperblock, formatDeltaShow, pairModifiedFiles, parseDeltaName, readVarint,
   suffixArray, versionShape, writeVarint, type DeltaOp,
 } from './index.ts';
@@ -57,6 +57,33 @@ describe('bsdiff / bspatch', () => {
     edited[1234] ^= 0xff;
     const p = bsdiff(old, edited);
     expect(p.filter((x) => x !== 0).length).toBeLessThan(100);
+  });
+
+  it('rewrites a patch as copies and literals that rebuild the new file', () => {
+    const old = randomBytes(200_000);
+    const sparse = Buffer.concat([old.subarray(0, 40_000), Buffer.from('a new function body'), old.subarray(40_000)]);
+    for (let i = 1000; i < sparse.length; i += 9000) sparse[i]! ^= 0x5a;
+    const dense = Buffer.from(old);
+    for (let i = 0; i < dense.length; i += 16) dense[i] = (dense[i]! + 1) & 0xff;
+    const cases: Array<[Uint8Array, Uint8Array]> = [
+      [old, sparse],
+      [old, dense],
+      [old, Buffer.concat([old, Buffer.from('\nupdated\n')])],
+      [old, old.subarray(5000, 150_000)],
+      [new Uint8Array(0), Buffer.from('abc')],
+      [Buffer.from('abc'), new Uint8Array(0)],
+    ];
+    for (const [a, b] of cases) {
+      const spans = copySpans(bsdiff(a, b), a.length, b);
+      const rebuilt = Buffer.concat(spans.map((s) => (s.from < 0 ? b.subarray(s.at, s.at + s.len) : a.subarray(s.from, s.from + s.len))));
+      expect(rebuilt.equals(Buffer.from(b))).toBe(true);
+      // Back to back, and copies only from inside the old file.
+      spans.forEach((s, i) => expect(s.at).toBe(i === 0 ? 0 : spans[i - 1]!.at + spans[i - 1]!.len));
+      for (const s of spans) if (s.from >= 0) expect(s.from + s.len).toBeLessThanOrEqual(a.length);
+    }
+    const literal = (b: Uint8Array): number => copySpans(bsdiff(old, b), old.length, b).reduce((n, s) => n + (s.from < 0 ? s.len : 0), 0);
+    expect(literal(sparse)).toBeLessThan(100);
+    expect(literal(dense)).toBeGreaterThan(dense.length / 2);
   });
 
   it('applies hand-made patches exactly as a byte-by-byte reference does', () => {

@@ -1,7 +1,10 @@
 // `static-delta generate`: works out what TO adds over FROM, pairs modified
 // files (pairing.ts), and writes the delta like ostree 2022.7 does: new metadata
-// first, then bsdiff'd files, then whole new files, then symlinks, split into
-// xz parts of at most max-chunk-size; big unpaired files become fallbacks.
+// first, then modified files, then whole new files, then symlinks, split into
+// xz parts of at most max-chunk-size; big unpaired files become fallbacks. A
+// modified file that mostly shares its old version's bytes is sent as copies of
+// them plus literal bytes (the ops of ostree's rollsum deltas), any other as a
+// bsdiff patch.
 // The delta directory is assembled under tmp/ and renamed into place whole, so
 // a reader never sees a superblock without its parts.
 
@@ -13,7 +16,7 @@ import { variant, type VarDict } from '../gvariant/index.ts';
 import { decodeVarDict, ObjectType, sha256Hex, type FileHeader } from '../objects/index.ts';
 import type { Repo } from '../repo/repo.ts';
 import { signBytes, type KeyInput } from '../sign/index.ts';
-import { bsdiff, patchLiteralBytes } from './bsdiff.ts';
+import { bsdiff, copySpans, patchLiteralBytes } from './bsdiff.ts';
 import { PartBuilder, type BuiltPart } from './builder.ts';
 import { pairModifiedFiles, versionShape, type PairReason, type PathFile } from './pairing.ts';
 import type { PartCompression } from './part.ts';
@@ -59,11 +62,17 @@ export interface GenerateResult {
   parts: number;
   fallbacks: number;
   bsdiffs: number;
+  /** Modified files sent as copies of their old version plus literal bytes. */
+  copies: number;
   /** Bytes a client downloads: superblock + parts (+ fallbacks' object sizes). */
   totalBytes: number;
 }
 
 const MB = 1000 * 1000;
+/** What a copy or literal costs in a part's ops beyond its literal bytes (opcodes and varints, roughly). */
+const COPY_OP_BYTES = 12;
+/** Up to this cost, copies and literals are as small as a patch in any case. */
+const SMALL_COPY_COST = 512;
 const stemOf = (p: string): string => {
   const b = p.slice(p.lastIndexOf('/') + 1);
   return b.indexOf('.') > 0 ? b.slice(0, b.indexOf('.')) : `\0${b}`;
@@ -214,6 +223,7 @@ export async function generateStaticDelta(repo: Repo, opts: GenerateOptions): Pr
     part.addMetadata(m.kind === 'dirtree' ? ObjectType.DIR_TREE : ObjectType.DIR_META, m.checksum, bytes);
   }
   let bsdiffs = 0;
+  let copies = 0;
   const whole: NewFile[] = [];
   for (const f of newRegular) {
     const p = pairs.get(f.checksum);
@@ -232,6 +242,21 @@ export async function generateStaticDelta(repo: Repo, opts: GenerateOptions): Pr
       continue;
     }
     opts.onPair?.(f.checksum, p.from.checksum, p.reason, f.path);
+    // Mostly shared bytes: copies and literals, which a client applies without
+    // decompressing a diff block as large as the file. Otherwise (bytes changed all
+    // over, as in a rebuilt binary) the patch, whose diff bytes compress better.
+    // The bar: about twice the bytes that carry information in the patch anyway (its
+    // non-zero diff and extra bytes), plus a sixteenth of the rest.
+    const spans = copySpans(patch, oldData.length, newData);
+    let cost = 0;
+    for (const s of spans) cost += s.from < 0 ? s.len + COPY_OP_BYTES : COPY_OP_BYTES;
+    const literal = patchLiteralBytes(patch);
+    if (cost <= 2 * literal + (patch.length - literal) / 16 + SMALL_COPY_COST) {
+      cut(cost + 32);
+      part.addCopies(f.checksum, f.header, newData, p.from.checksum, spans);
+      copies++;
+      continue;
+    }
     cut(patch.length + 32);
     part.addBsdiff(f.checksum, f.header, newData.length, p.from.checksum, patch);
     bsdiffs++;
@@ -298,7 +323,7 @@ export async function generateStaticDelta(repo: Repo, opts: GenerateOptions): Pr
   }
   const partBytes = opts.inline ? 0 : built.reduce((n, p) => n + p.file.length, 0);
   return {
-    name, from, to, dir, superblockDigest: sha256Hex(superblock), parts: built.length, fallbacks: fallbacks.length, bsdiffs,
+    name, from, to, dir, superblockDigest: sha256Hex(superblock), parts: built.length, fallbacks: fallbacks.length, bsdiffs, copies,
     totalBytes: superblock.length + partBytes + fallbacks.reduce((n, f) => n + f.size, 0),
   };
 }

@@ -1,7 +1,7 @@
 // Public surface of static deltas (ostree-format.md §8): the pure codecs
 // (superblock, parts, opcodes, varints, bsdiff), generation, application, and
 // the repository's deltas/ and delta-indexes/.
-export { bsdiff, bspatch, suffixArray } from './bsdiff.ts';
+export { bsdiff, bspatch, copySpans, suffixArray, type CopySpan } from './bsdiff.ts';
 export { readVarint, writeVarint } from './varint.ts';
 export {
   countOps, decodeOps, decodePartFile, decodePartPayload, encodeOps, encodePartFile, encodePartPayload, OP, PART_PAYLOAD_TYPE,
