@@ -5,7 +5,7 @@ import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { isUpdaterError } from '../../common/errors.ts';
 import { serialize } from '../gvariant/index.ts';
-import { decodeDirtree, decodeDirtreeGeneric, DIRTREE_TYPE, EMPTY_DIRTREE_CHECKSUM, encodeDirtree, encodeDirtreeGeneric } from './dirtree.ts';
+import { decodeDirtree, decodeDirtreeGeneric, diffDirtree, DIRTREE_TYPE, EMPTY_DIRTREE_CHECKSUM, encodeDirtree, encodeDirtreeGeneric, type DirTree } from './dirtree.ts';
 import { sha256Hex } from './checksum.ts';
 
 const hex32 = fc.uint8Array({ minLength: 32, maxLength: 32 }).map((b) => Buffer.from(b).toString('hex'));
@@ -95,6 +95,83 @@ describe('dirtree decoding', () => {
     } catch (err) {
       expect((err as Error).message).toMatch(/^object 12ab\.dirtree: .* at byte offset \d+$/);
     }
+  });
+});
+
+/** diffDirtree's answer computed from two decoded trees. */
+function referenceDiff(t: DirTree, base: DirTree | null): ReturnType<typeof diffDirtree> {
+  const oldFiles = new Map(base?.files.map((f) => [f.name, f.checksum]));
+  const oldDirs = new Map(base?.dirs.map((d) => [d.name, d]));
+  return {
+    files: t.files.filter((f) => oldFiles.get(f.name) !== f.checksum).map((f) => f.checksum),
+    dirs: t.dirs.filter((d) => {
+      const o = oldDirs.get(d.name);
+      return o === undefined || o.treeChecksum !== d.treeChecksum || o.metaChecksum !== d.metaChecksum;
+    }).map((d) => {
+      const o = oldDirs.get(d.name);
+      return { name: d.name, treeChecksum: d.treeChecksum, metaChecksum: d.metaChecksum, base: o ? { treeChecksum: o.treeChecksum, metaChecksum: o.metaChecksum } : null };
+    }),
+  };
+}
+
+describe('dirtree diff against a base', () => {
+  // A base, and a tree made from it by keeping, changing, dropping and adding entries.
+  const pair = fc.tuple(dirtree, dirtree, fc.array(fc.integer({ min: 0, max: 3 }), { minLength: 50, maxLength: 50 })).map(([base, extra, picks]) => {
+    const files = base.files.flatMap((f, i) => (picks[i % 50] === 0 ? [] : picks[i % 50] === 1 ? [{ ...f, checksum: extra.files[0]?.checksum ?? f.checksum }] : [f]));
+    const dirs = base.dirs.flatMap((d, i) => (picks[(i + 7) % 50] === 0 ? [] : picks[(i + 7) % 50] === 1 ? [{ ...d, metaChecksum: extra.dirs[0]?.metaChecksum ?? d.metaChecksum }] : [d]));
+    const t: DirTree = {
+      files: [...files, ...extra.files.filter((f) => !files.some((x) => x.name === f.name) && !dirs.some((x) => x.name === f.name))],
+      dirs: [...dirs, ...extra.dirs.filter((d) => !dirs.some((x) => x.name === d.name) && !files.some((x) => x.name === d.name))],
+    };
+    const fileNames = new Set(t.files.map((f) => f.name));
+    t.dirs = t.dirs.filter((d) => !fileNames.has(d.name));
+    return [t, base] as const;
+  });
+
+  it('finds exactly the entries a decoded comparison finds, with and without a base', () => {
+    fc.assert(fc.property(pair, ([t, base]) => {
+      const bytes = encodeDirtree(t);
+      const got = diffDirtree(bytes, encodeDirtree(base));
+      const want = referenceDiff(decodeDirtree(bytes), decodeDirtree(encodeDirtree(base)));
+      expect(got.files).toEqual(want.files);
+      expect(got.dirs).toEqual(want.dirs);
+      expect(diffDirtree(bytes, null)).toEqual(referenceDiff(decodeDirtree(bytes), null));
+    }), { numRuns: 300 });
+  });
+
+  it('refuses what decodeDirtree refuses, whatever the base', () => {
+    const mutation = fc.tuple(dirtree, fc.nat(), fc.integer({ min: 0, max: 255 }));
+    fc.assert(fc.property(mutation, ([t, pos, byte]) => {
+      const good = encodeDirtree(t);
+      const bad = Buffer.from(good);
+      bad[pos % bad.length] = byte;
+      // Without a base every entry is checked: exactly decodeDirtree's verdict.
+      expect(outcome(() => diffDirtree(bad, null)).ok).toBe(outcome(() => decodeDirtree(bad)).ok);
+      // Against the good tree as base, only a change that decodeDirtree accepts passes.
+      if (!outcome(() => decodeDirtree(bad)).ok) expect(outcome(() => diffDirtree(bad, good)).ok).toBe(false);
+    }), { numRuns: 2000 });
+  });
+
+  it('refuses unsorted entries, a name both file and directory, and an invalid new name', () => {
+    const c = 'ab'.repeat(32);
+    const raw = (files: string[], dirs: string[]): Uint8Array => serialize(DIRTREE_TYPE, [
+      files.map((n) => [n, Buffer.from(c, 'hex')]), dirs.map((n) => [n, Buffer.from(c, 'hex'), Buffer.from(c, 'hex')]),
+    ]);
+    const base = encodeDirtree({ files: [{ name: 'a', checksum: c }, { name: 'b', checksum: c }], dirs: [] });
+    const code = (bytes: Uint8Array): string | undefined => {
+      try {
+        diffDirtree(bytes, base, 'object 12ab.dirtree');
+        return undefined;
+      } catch (err) {
+        return (err as { code?: string }).code;
+      }
+    };
+    expect(code(raw(['b', 'a'], []))).toBe('STORE_OBJECT_INVALID');
+    expect(code(raw(['a', 'a'], []))).toBe('STORE_OBJECT_INVALID');
+    expect(code(raw(['a', 'x'], ['x']))).toBe('STORE_OBJECT_INVALID');
+    expect(code(raw(['a', 'b', '..'].sort(), []))).toBe('STORE_OBJECT_INVALID');
+    expect(code(raw(['a', 'b'], ['.']))).toBe('STORE_OBJECT_INVALID');
+    expect(code(raw(['a', 'b', 'c'], []))).toBeUndefined();
   });
 });
 

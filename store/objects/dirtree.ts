@@ -167,41 +167,42 @@ function offsetWidth(size: number): number {
 }
 
 /**
- * Parses `(a(say)a(sayay))` in normal form. Every element type has alignment 1,
- * so normal form means: offsets of the minimal width for their container's size,
- * elements back to back with no gaps, each framing table exactly where the last
- * element ends, strings with one NUL at their end, and no zero-sized element.
- * Anything else is GVARIANT_NOT_NORMAL or GVARIANT_MALFORMED, as the generic
- * deserializer reports it (property-tested against it).
+ * Where a dirtree's entries are, from a scan of its framing (see scanDirtree): per file
+ * the start of its name and the offset of the name's NUL (the 32-byte checksum follows
+ * it); per directory the same (tree checksum, then meta checksum, follow the NUL).
  */
-function parseDirtree(b: Uint8Array, what: string): DirTree {
-  const bad = (code: 'GVARIANT_MALFORMED' | 'GVARIANT_NOT_NORMAL', at: number, msg: string): never => {
-    throw new UpdaterError(code, `${what}: ${msg} at byte offset ${at}`);
-  };
-  const off = (at: number, w: number): number => {
-    let v = 0;
-    for (let i = w - 1; i >= 0; i--) v = v * 256 + b[at + i]!;
-    return v;
-  };
-  const str = (s: number, e: number): string => {
-    if (e <= s || b[e - 1] !== 0) bad('GVARIANT_NOT_NORMAL', s, 'string not NUL-terminated');
-    for (let i = s; i < e - 1; i++) if (b[i] === 0) bad('GVARIANT_NOT_NORMAL', i, 'string with an embedded NUL');
-    try {
-      return utf8.decode(b.subarray(s, e - 1));
-    } catch {
-      return bad('GVARIANT_MALFORMED', s, 'string is not valid UTF-8');
-    }
-  };
-  const csum = (s: number, e: number, label: string): string => {
-    if (e - s !== 32) throw new UpdaterError('STORE_BAD_CHECKSUM', `${what}: ${label} has ${e - s} bytes, expected 32`);
-    return Buffer.from(b.buffer, b.byteOffset + s, 32).toString('hex');
-  };
+interface DirtreeLayout {
+  files: number[];
+  dirs: number[];
+}
+
+type FormatCode = 'GVARIANT_MALFORMED' | 'GVARIANT_NOT_NORMAL';
+
+function formatError(what: string, code: FormatCode, at: number, msg: string): never {
+  throw new UpdaterError(code, `${what}: ${msg} at byte offset ${at}`);
+}
+
+function readOffset(b: Uint8Array, at: number, w: number): number {
+  let v = 0;
+  for (let i = w - 1; i >= 0; i--) v = v * 256 + b[at + i]!;
+  return v;
+}
+
+/**
+ * Checks the framing of `(a(say)a(sayay))` in normal form and returns where its entries
+ * are. Every element type has alignment 1, so normal form means: offsets of the minimal
+ * width for their container's size, elements back to back with no gaps, each framing
+ * table exactly where the last element ends, strings ending in a NUL, checksums of 32
+ * bytes, and no zero-sized element. Names are not decoded here (see entryName).
+ */
+function scanDirtree(b: Uint8Array, what: string): DirtreeLayout {
+  const bad = (code: FormatCode, at: number, msg: string): never => formatError(what, code, at, msg);
   // Ends of the elements of an array of variable-size elements in [start, end).
   const arrayEnds = (start: number, end: number): number[] => {
     const size = end - start;
     if (size === 0) return [];
     const w = offsetWidth(size);
-    const last = off(end - w, w);
+    const last = readOffset(b, end - w, w);
     if (last > size - w) bad('GVARIANT_MALFORMED', end - w, 'array framing offset out of range');
     const table = size - last;
     if (table % w !== 0) bad('GVARIANT_NOT_NORMAL', start + last, 'array framing table of the wrong size');
@@ -209,7 +210,7 @@ function parseDirtree(b: Uint8Array, what: string): DirTree {
     const ends: number[] = [];
     let prev = 0;
     for (let i = 0; i < n; i++) {
-      const o = off(start + last + i * w, w);
+      const o = readOffset(b, start + last + i * w, w);
       if (o < prev) bad('GVARIANT_MALFORMED', start + last + i * w, 'array framing offsets decrease');
       if (o === prev) bad('GVARIANT_NOT_NORMAL', start + last + i * w, 'empty array element');
       ends.push(start + o);
@@ -218,38 +219,161 @@ function parseDirtree(b: Uint8Array, what: string): DirTree {
     if (prev !== last) bad('GVARIANT_NOT_NORMAL', start + last, 'array elements do not end at the framing table');
     return ends;
   };
+  const nameEndAt = (s: number, e: number): number => {
+    if (e <= s || b[e - 1] !== 0) bad('GVARIANT_NOT_NORMAL', s, 'string not NUL-terminated');
+    return e - 1;
+  };
+  const checksumSize = (s: number, nul: number, size: number, label: string): void => {
+    if (size !== 32) throw new UpdaterError('STORE_BAD_CHECKSUM', `${what}: ${label} ${JSON.stringify(entryName(b, s, nul, what))} has ${size} bytes, expected 32`);
+  };
 
   const n = b.length;
   if (n === 0) bad('GVARIANT_NOT_NORMAL', 0, 'empty dirtree');
   const w = offsetWidth(n);
-  const a1 = off(n - w, w);
+  const a1 = readOffset(b, n - w, w);
   if (a1 > n - w) bad('GVARIANT_MALFORMED', n - w, 'tuple framing offset out of range');
 
-  const files: DirTreeFile[] = [];
+  const files: number[] = [];
   let s = 0;
   for (const e of arrayEnds(0, a1)) {
     const ew = offsetWidth(e - s);
-    const nameEnd = s + off(e - ew, ew);
+    const nameEnd = s + readOffset(b, e - ew, ew);
     if (nameEnd > e - ew || e - s < ew + 1) bad('GVARIANT_MALFORMED', e - ew, 'file entry framing out of range');
-    const name = str(s, nameEnd);
-    files.push({ name, checksum: csum(nameEnd, e - ew, `checksum of file ${JSON.stringify(name)}`) });
+    const nul = nameEndAt(s, nameEnd);
+    checksumSize(s, nul, e - ew - nameEnd, 'checksum of file');
+    files.push(s, nul);
     s = e;
   }
-  const dirs: DirTreeDir[] = [];
+  const dirs: number[] = [];
   s = a1;
   for (const e of arrayEnds(a1, n - w)) {
     const ew = offsetWidth(e - s);
     if (e - s < 2 * ew + 1) bad('GVARIANT_MALFORMED', s, 'directory entry too small');
-    const nameEnd = s + off(e - ew, ew);
-    const treeEnd = s + off(e - 2 * ew, ew);
+    const nameEnd = s + readOffset(b, e - ew, ew);
+    const treeEnd = s + readOffset(b, e - 2 * ew, ew);
     if (nameEnd > treeEnd || treeEnd > e - 2 * ew) bad('GVARIANT_MALFORMED', e - 2 * ew, 'directory entry framing out of range');
-    const name = str(s, nameEnd);
-    dirs.push({
-      name,
-      treeChecksum: csum(nameEnd, treeEnd, `tree checksum of ${JSON.stringify(name)}`),
-      metaChecksum: csum(treeEnd, e - 2 * ew, `meta checksum of ${JSON.stringify(name)}`),
-    });
+    const nul = nameEndAt(s, nameEnd);
+    checksumSize(s, nul, treeEnd - nameEnd, 'tree checksum of');
+    checksumSize(s, nul, e - 2 * ew - treeEnd, 'meta checksum of');
+    dirs.push(s, nul);
     s = e;
+  }
+  return { files, dirs };
+}
+
+/** The name in b[s, nul): no embedded NUL, valid UTF-8. */
+function entryName(b: Uint8Array, s: number, nul: number, what: string): string {
+  for (let i = s; i < nul; i++) if (b[i] === 0) formatError(what, 'GVARIANT_NOT_NORMAL', i, 'string with an embedded NUL');
+  try {
+    return utf8.decode(b.subarray(s, nul));
+  } catch {
+    return formatError(what, 'GVARIANT_MALFORMED', s, 'string is not valid UTF-8');
+  }
+}
+
+const hexAt = (b: Uint8Array, at: number): string => Buffer.from(b.buffer, b.byteOffset + at, 32).toString('hex');
+
+/** Parses `(a(say)a(sayay))` in normal form (see scanDirtree); names and checksums decoded, not yet validated. */
+function parseDirtree(b: Uint8Array, what: string): DirTree {
+  const layout = scanDirtree(b, what);
+  const files: DirTreeFile[] = [];
+  for (let i = 0; i < layout.files.length; i += 2) {
+    const nul = layout.files[i + 1]!;
+    files.push({ name: entryName(b, layout.files[i]!, nul, what), checksum: hexAt(b, nul + 1) });
+  }
+  const dirs: DirTreeDir[] = [];
+  for (let i = 0; i < layout.dirs.length; i += 2) {
+    const nul = layout.dirs[i + 1]!;
+    dirs.push({ name: entryName(b, layout.dirs[i]!, nul, what), treeChecksum: hexAt(b, nul + 1), metaChecksum: hexAt(b, nul + 33) });
+  }
+  return { files, dirs };
+}
+
+/** strcmp of a[as, ae) and b[bs, be). */
+function compareBytes(a: Uint8Array, as: number, ae: number, b: Uint8Array, bs: number, be: number): number {
+  const n = Math.min(ae - as, be - bs);
+  for (let i = 0; i < n; i++) {
+    const x = a[as + i]!;
+    const y = b[bs + i]!;
+    if (x !== y) return x < y ? -1 : 1;
+  }
+  return ae - as - (be - bs);
+}
+
+function sameBytes(a: Uint8Array, as: number, b: Uint8Array, bs: number, n: number): boolean {
+  for (let i = 0; i < n; i++) if (a[as + i] !== b[bs + i]) return false;
+  return true;
+}
+
+/** What a dirtree has that another (its base) does not; see diffDirtree. */
+export interface DirtreeChanges {
+  /** Content checksums of the files whose name and checksum are not both in the base. */
+  files: string[];
+  /** The subdirectories that are not in the base with the same tree and meta, each with the base's entry of that name (or null). */
+  dirs: Array<{ name: string; treeChecksum: string; metaChecksum: string; base: { treeChecksum: string; metaChecksum: string } | null }>;
+}
+
+/**
+ * Compares a dirtree with `base` (the directory at the same path in a complete commit,
+ * already validated, or null) entry by entry on the raw bytes, decoding only the entries
+ * that differ: an upgrade's walk reads thousands of unchanged entries per changed
+ * directory. The whole framing is checked, and the order of every name; the names that
+ * differ from the base are validated as decodeDirtree validates them, the others are the
+ * base's own.
+ */
+export function diffDirtree(bytes: Uint8Array, base: Uint8Array | null, what = 'dirtree'): DirtreeChanges {
+  const b = bytes;
+  const nb = scanDirtree(b, what);
+  const o = base ?? new Uint8Array([0]);
+  const ob = base === null ? { files: [], dirs: [] } : scanDirtree(base, `${what} (base)`);
+  const order = (list: number[], i: number): void => {
+    if (i === 0 || compareBytes(b, list[i - 2]!, list[i - 1]!, b, list[i]!, list[i + 1]!) < 0) return;
+    throw new UpdaterError('STORE_OBJECT_INVALID', `${what}: entries not sorted or duplicated at ${JSON.stringify(entryName(b, list[i]!, list[i + 1]!, what))}`);
+  };
+  const named = (s: number, nul: number): string => {
+    const name = entryName(b, s, nul, what);
+    validateName(name, what);
+    return name;
+  };
+  /** Index in `olist` of the entry named like b[s, nul), searching from `j` (both lists are sorted); -1 when absent. */
+  const seek = (olist: number[], j: number, s: number, nul: number): [number, number] => {
+    while (j < olist.length) {
+      const c = compareBytes(o, olist[j]!, olist[j + 1]!, b, s, nul);
+      if (c === 0) return [j, j + 2];
+      if (c > 0) return [-1, j];
+      j += 2;
+    }
+    return [-1, j];
+  };
+  const files: string[] = [];
+  for (let i = 0, j = 0; i < nb.files.length; i += 2) {
+    order(nb.files, i);
+    const s = nb.files[i]!;
+    const nul = nb.files[i + 1]!;
+    const [hit, next] = seek(ob.files, j, s, nul);
+    j = next;
+    if (hit >= 0 && sameBytes(b, nul + 1, o, ob.files[hit + 1]! + 1, 32)) continue;
+    named(s, nul);
+    files.push(hexAt(b, nul + 1));
+  }
+  const dirs: DirtreeChanges['dirs'] = [];
+  for (let i = 0, j = 0, f = 0; i < nb.dirs.length; i += 2) {
+    order(nb.dirs, i);
+    const s = nb.dirs[i]!;
+    const nul = nb.dirs[i + 1]!;
+    // No name both a file and a directory: the file list is sorted too.
+    while (f < nb.files.length && compareBytes(b, nb.files[f]!, nb.files[f + 1]!, b, s, nul) < 0) f += 2;
+    if (f < nb.files.length && compareBytes(b, nb.files[f]!, nb.files[f + 1]!, b, s, nul) === 0) {
+      throw new UpdaterError('STORE_OBJECT_INVALID', `${what}: ${JSON.stringify(entryName(b, s, nul, what))} is both a file and a directory`);
+    }
+    const [hit, next] = seek(ob.dirs, j, s, nul);
+    j = next;
+    const oldAt = hit >= 0 ? ob.dirs[hit + 1]! + 1 : -1;
+    if (oldAt >= 0 && sameBytes(b, nul + 1, o, oldAt, 64)) continue;
+    dirs.push({
+      name: named(s, nul), treeChecksum: hexAt(b, nul + 1), metaChecksum: hexAt(b, nul + 33),
+      base: oldAt < 0 ? null : { treeChecksum: hexAt(o, oldAt), metaChecksum: hexAt(o, oldAt + 32) },
+    });
   }
   return { files, dirs };
 }

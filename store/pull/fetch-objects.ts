@@ -9,7 +9,7 @@ import { join } from 'node:path';
 import { pipeline } from 'node:stream/promises';
 import { createInflateRaw } from 'node:zlib';
 import { isUpdaterError, UpdaterError } from '../../common/errors.ts';
-import { decodeArchivePrefix, decodeCommit, isLinkMode, decodeDirtree, decodeVarDict, sha256Hex, type Commit, type DirMeta, type DirTree, type ObjectKind } from '../objects/index.ts';
+import { decodeArchivePrefix, decodeCommit, decodeVarDict, diffDirtree, isLinkMode, type Commit, type DirMeta, type DirTree, type ObjectKind } from '../objects/index.ts';
 import type { Repo } from '../repo/repo.ts';
 import { IN_MEMORY_LIMIT, type Transaction } from '../repo/transaction.ts';
 import type { AdaptiveLimiter } from './adaptive-limit.ts';
@@ -138,17 +138,18 @@ export class ObjectFetcher {
     if (base?.tree !== tree && !this.treesWalked.has(tree)) {
       this.treesWalked.add(tree);
       tasks.push(this.track((async () => {
-        const dt = await this.ensureDirtree(tree);
-        const old = base === null ? null : await this.d.tx.repo.loadDirtree(base.tree).catch(() => null);
-        const oldFiles = new Set(old?.files.map((f) => f.checksum));
-        const oldDirs = new Map(old?.dirs.map((d) => [d.name, d]));
-        const sub: Promise<void>[] = [];
-        for (const f of dt.files) {
-          if (!oldFiles.has(f.checksum)) sub.push(this.once(`${f.checksum}.file`, () => this.ensureContent(f.checksum)));
+        const bytes = await this.ensureDirtree(tree);
+        const old = base === null ? null : await this.d.tx.repo.readMetadata(base.tree, 'dirtree').catch(() => null);
+        let changes;
+        try {
+          changes = diffDirtree(bytes, old, `object ${tree}.dirtree`);
+        } catch (err) {
+          throw new UpdaterError('PULL_OBJECT_CORRUPT', `object ${tree}.dirtree: ${(err as Error).message}`, { cause: err });
         }
-        for (const d of dt.dirs) {
-          const o = oldDirs.get(d.name);
-          sub.push(this.walkTree(d.treeChecksum, d.metaChecksum, o === undefined ? null : { tree: o.treeChecksum, meta: o.metaChecksum }));
+        const sub: Promise<void>[] = [];
+        for (const f of changes.files) sub.push(this.once(`${f}.file`, () => this.ensureContent(f)));
+        for (const d of changes.dirs) {
+          sub.push(this.walkTree(d.treeChecksum, d.metaChecksum, d.base === null ? null : { tree: d.base.treeChecksum, meta: d.base.metaChecksum }));
         }
         await Promise.all(sub);
       })()));
@@ -179,32 +180,30 @@ export class ObjectFetcher {
   }
 
   /**
-   * A dirtree, decoded: local, or fetched, verified and staged. Trees whose bytes hash to
-   * their name go to the repo's decoded-tree cache, for the later walks of this process
-   * (a host upgrade's checkout and prune).
+   * A dirtree's bytes: local (the walk checks them as it compares them with the base), or
+   * fetched, verified and staged. Fetched trees go to the repo's decoded-tree cache, for the
+   * later walks of this process (a host upgrade's checkout and prune).
    */
-  private async ensureDirtree(csum: string): Promise<DirTree> {
+  private async ensureDirtree(csum: string): Promise<Buffer> {
     const local = await readLocalMetadata(this.d.tx, csum, 'dirtree');
-    if (local === null) {
-      const dt = await this.fetchMetadata(csum, 'dirtree');
-      this.d.tx.repo.rememberDirtree(csum, dt);
-      return dt;
+    if (local !== null) {
+      this.d.progress.objectsSkipped++;
+      return local;
     }
-    this.d.progress.objectsSkipped++;
-    const dt = decodeDirtree(local, `object ${csum}.dirtree`);
-    if (sha256Hex(local) === csum) this.d.tx.repo.rememberDirtree(csum, dt);
-    return dt;
+    const [dt, bytes] = await this.fetchMetadata(csum, 'dirtree');
+    this.d.tx.repo.rememberDirtree(csum, dt);
+    return bytes;
   }
 
-  private async fetchMetadata(csum: string, kind: 'dirtree'): Promise<DirTree>;
-  private async fetchMetadata(csum: string, kind: 'dirmeta'): Promise<DirMeta>;
-  private async fetchMetadata(csum: string, kind: 'dirtree' | 'dirmeta'): Promise<DirTree | DirMeta> {
+  private async fetchMetadata(csum: string, kind: 'dirtree'): Promise<[DirTree, Buffer]>;
+  private async fetchMetadata(csum: string, kind: 'dirmeta'): Promise<[DirMeta, Buffer]>;
+  private async fetchMetadata(csum: string, kind: 'dirtree' | 'dirmeta'): Promise<[DirTree | DirMeta, Buffer]> {
     this.d.progress.objectsRequested++;
     const bytes = (await this.downloadMetadata(csum, kind, false))!;
     const decoded = verifyMetadata(csum, kind, bytes, this.from(csum, kind));
     await this.d.space.reserve(bytes.length, `object ${csum}.${kind}`);
     await this.d.tx.writeMetadata(kind, bytes, csum);
-    return decoded as DirTree | DirMeta;
+    return [decoded as DirTree | DirMeta, bytes];
   }
 
   /** Metadata bytes from a cache repo (hash-checked there) or the remote; counted as fetched. */

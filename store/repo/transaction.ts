@@ -147,13 +147,10 @@ export class Transaction {
     // Whole objects staged by an earlier transaction are in `staged` since begin().
     if (this.listing !== null) return this.listing(csum, kind);
     // Only this transaction adds objects while it holds the lock, so an object
-    // found missing stays missing until this transaction stages it.
+    // found missing stays missing until this transaction stages it; and what is in
+    // its staging directory is in `staged`.
     if (this.absent.has(key)) return false;
     if (statSync(this.repo.objectPath(csum, kind), { throwIfNoEntry: false }) !== undefined) return true;
-    if (statSync(this.stagedPath(csum, kind), { throwIfNoEntry: false }) !== undefined) {
-      this.staged.add(key);
-      return true;
-    }
     this.absent.add(key);
     return false;
   }
