@@ -56,7 +56,7 @@ export interface PullOptions {
   retryBaseMs?: number;
   /** Objects at least this large are downloaded resumably into tmp/pull-partial (default 1 MiB). */
   partialMinBytes?: number;
-  /** Content objects written on the pull's own thread before the writer threads take over (default 1000). */
+  /** Content objects written on the pull's own thread before the writer threads take over (default PULL_INLINE_WRITES). */
   inlineWrites?: number;
   /** Initial and maximum number of parallel requests (default 8 and 32). */
   concurrency?: number;
@@ -88,6 +88,14 @@ interface Target {
   ref: string | null;
   commit: string;
 }
+
+/**
+ * A pull writes this many content objects on its own thread before it starts the writer
+ * threads. Starting them costs more than they save on an upgrade's few thousand objects
+ * (measured on the 1 GB bench update, 1.7k objects: 10 % slower with threads from the
+ * 1000th object); a full pull of tens of thousands needs them.
+ */
+const PULL_INLINE_WRITES = 4000;
 
 function envNumber(name: string): number | undefined {
   const v = process.env[name];
@@ -145,7 +153,7 @@ export async function pullRemote(repo: Repo, remoteName: string, opts: PullOptio
 
     // 4. objects, inside one transaction.
     const tx = await Transaction.begin(repo, { onWait: opts.onLockWait });
-    if (opts.inlineWrites !== undefined) tx.inlineWriteLimit = opts.inlineWrites;
+    tx.inlineWriteLimit = opts.inlineWrites ?? PULL_INLINE_WRITES;
     const caches: Repo[] = [];
     let fetcher: ObjectFetcher | null = null;
     try {
