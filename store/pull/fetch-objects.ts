@@ -3,13 +3,13 @@
 // pull re-fetches nothing finished), copying from local cache repos when they
 // have an object, and walking trees with requests in parallel under an adaptive limit.
 
-import { createReadStream, createWriteStream } from 'node:fs';
+import { createReadStream, createWriteStream, readFileSync } from 'node:fs';
 import { open, readFile, rm, stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import { pipeline } from 'node:stream/promises';
 import { createInflateRaw } from 'node:zlib';
 import { isUpdaterError, UpdaterError } from '../../common/errors.ts';
-import { decodeArchivePrefix, decodeCommit, decodeVarDict, diffDirtree, isLinkMode, type Commit, type DirMeta, type DirTree, type ObjectKind } from '../objects/index.ts';
+import { decodeArchivePrefix, decodeCommit, decodeVarDict, diffDirtree, isLinkMode, sha256Hex, type Commit, type ObjectKind } from '../objects/index.ts';
 import type { Repo } from '../repo/repo.ts';
 import { IN_MEMORY_LIMIT, type Transaction } from '../repo/transaction.ts';
 import type { AdaptiveLimiter } from './adaptive-limit.ts';
@@ -138,13 +138,26 @@ export class ObjectFetcher {
     if (base?.tree !== tree && !this.treesWalked.has(tree)) {
       this.treesWalked.add(tree);
       tasks.push(this.track((async () => {
-        const bytes = await this.ensureDirtree(tree);
-        const old = base === null ? null : await this.d.tx.repo.readMetadata(base.tree, 'dirtree').catch(() => null);
+        const { bytes, from } = await this.ensureDirtree(tree);
+        let old: Buffer | null = null;
+        if (base !== null) {
+          try {
+            old = readFileSync(this.d.tx.repo.objectPath(base.tree, 'dirtree'));
+          } catch {
+            old = null; // compared with no base: every entry is looked up
+          }
+        }
         let changes;
         try {
           changes = diffDirtree(bytes, old, `object ${tree}.dirtree`);
         } catch (err) {
-          throw new UpdaterError('PULL_OBJECT_CORRUPT', `object ${tree}.dirtree: ${(err as Error).message}`, { cause: err });
+          if (from === null) throw new UpdaterError('PULL_OBJECT_CORRUPT', `object ${tree}.dirtree: ${(err as Error).message}`, { cause: err });
+          throw corrupt(tree, 'dirtree', from, (err as Error).message, err);
+        }
+        // A fetched tree is staged once it is known to be well-formed.
+        if (from !== null) {
+          await this.d.space.reserve(bytes.length, `object ${tree}.dirtree`);
+          await this.d.tx.writeMetadata('dirtree', bytes, tree);
         }
         const sub: Promise<void>[] = [];
         for (const f of changes.files) sub.push(this.once(`${f}.file`, () => this.ensureContent(f)));
@@ -170,9 +183,9 @@ export class ObjectFetcher {
     return p;
   }
 
-  /** A metadata object: local, or fetched, verified and staged. */
+  /** A dirmeta: present (in the repo or staged), or fetched, verified and staged. */
   private async ensureMetadata(csum: string, kind: 'dirmeta'): Promise<void> {
-    if ((await readLocalMetadata(this.d.tx, csum, kind)) !== null) {
+    if (this.d.tx.hasSync(csum, kind)) {
       this.d.progress.objectsSkipped++;
       return;
     }
@@ -180,30 +193,32 @@ export class ObjectFetcher {
   }
 
   /**
-   * A dirtree's bytes: local (the walk checks them as it compares them with the base), or
-   * fetched, verified and staged. Fetched trees go to the repo's decoded-tree cache, for the
-   * later walks of this process (a host upgrade's checkout and prune).
+   * A dirtree's bytes: local (`from` null), or fetched and checked against its checksum
+   * (`from` its URL), not yet staged: the walk stages it after checking its structure
+   * (diffDirtree), so a malformed tree never enters the repository.
    */
-  private async ensureDirtree(csum: string): Promise<Buffer> {
-    const local = await readLocalMetadata(this.d.tx, csum, 'dirtree');
-    if (local !== null) {
-      this.d.progress.objectsSkipped++;
-      return local;
+  private async ensureDirtree(csum: string): Promise<{ bytes: Buffer; from: string | null }> {
+    if (this.d.tx.hasSync(csum, 'dirtree')) {
+      const local = await readLocalMetadata(this.d.tx, csum, 'dirtree');
+      if (local !== null) {
+        this.d.progress.objectsSkipped++;
+        return { bytes: local, from: null };
+      }
     }
-    const [dt, bytes] = await this.fetchMetadata(csum, 'dirtree');
-    this.d.tx.repo.rememberDirtree(csum, dt);
-    return bytes;
+    this.d.progress.objectsRequested++;
+    const bytes = (await this.downloadMetadata(csum, 'dirtree', false))!;
+    const from = this.from(csum, 'dirtree');
+    const got = sha256Hex(bytes);
+    if (got !== csum) throw corrupt(csum, 'dirtree', from, `computed checksum ${got} (${bytes.length} bytes)`);
+    return { bytes, from };
   }
 
-  private async fetchMetadata(csum: string, kind: 'dirtree'): Promise<[DirTree, Buffer]>;
-  private async fetchMetadata(csum: string, kind: 'dirmeta'): Promise<[DirMeta, Buffer]>;
-  private async fetchMetadata(csum: string, kind: 'dirtree' | 'dirmeta'): Promise<[DirTree | DirMeta, Buffer]> {
+  private async fetchMetadata(csum: string, kind: 'dirmeta'): Promise<void> {
     this.d.progress.objectsRequested++;
     const bytes = (await this.downloadMetadata(csum, kind, false))!;
-    const decoded = verifyMetadata(csum, kind, bytes, this.from(csum, kind));
+    verifyMetadata(csum, kind, bytes, this.from(csum, kind));
     await this.d.space.reserve(bytes.length, `object ${csum}.${kind}`);
     await this.d.tx.writeMetadata(kind, bytes, csum);
-    return [decoded as DirTree | DirMeta, bytes];
   }
 
   /** Metadata bytes from a cache repo (hash-checked there) or the remote; counted as fetched. */

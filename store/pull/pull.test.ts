@@ -13,9 +13,10 @@ import { makeTmp, rejectionOf, removeTmp } from '../../test-support/index.ts';
 import { commitDirectory } from '../commit-dir.ts';
 import { deltaIndexRelPath, deltaRelDir } from '../delta/index.ts';
 import { fsckRepo } from '../fsck.ts';
-import { variant } from '../gvariant/index.ts';
-import { encodeSummary } from '../objects/index.ts';
+import { serialize, variant } from '../gvariant/index.ts';
+import { DIRTREE_TYPE, encodeCommit, encodeSummary } from '../objects/index.ts';
 import { Repo } from '../repo/repo.ts';
+import { Transaction } from '../repo/transaction.ts';
 import { addRemote } from '../remote/index.ts';
 import { signCommit, signSummary } from '../sign/index.ts';
 import { pullRemote, type PullOptions } from './index.ts';
@@ -305,6 +306,29 @@ describe('pull', () => {
         server.clearFaults();
         await pullRemote(repo, 'origin', { ...FAST, refs: ['os/main'] });
         await expectClean(repo);
+      }
+    });
+
+    it('a dirtree that hashes to its name but is malformed (a ".." entry) is refused and never staged', async () => {
+      const bad = await Repo.init(join(tmp, `bad-tree-${n++}`), 'archive');
+      const root = await src.loadCommit(v1);
+      const tx = await Transaction.begin(bad);
+      const file = (await src.loadDirtree(root.rootTree)).files[0]!;
+      const tree = serialize(DIRTREE_TYPE, [[['..', Buffer.from(file.checksum, 'hex')]], []]);
+      const treeSum = await tx.writeMetadata('dirtree', tree);
+      await tx.writeMetadata('dirmeta', await src.readMetadata(root.rootMeta, 'dirmeta'));
+      const commit = encodeCommit({ ...root, parent: null, rootTree: treeSum });
+      const commitSum = await tx.writeMetadata('commit', commit);
+      tx.setRef(null, 'os/bad', commitSum);
+      await tx.commit();
+      const repo = await target('bare-user', [], pathToFileURL(bad.path).href);
+      const e = await rejectionOf(pullRemote(repo, 'origin', { ...FAST, refs: [commitSum] }));
+      expect(e.code).toBe('PULL_OBJECT_CORRUPT');
+      expect(e.message).toContain(`object ${treeSum}.dirtree from `);
+      expect(e.message).toContain('invalid file name ".."');
+            expect(await repo.hasObject(treeSum, 'dirtree')).toBe(false);
+      for (const s of (await readdir(join(repo.path, 'tmp'))).filter((x) => x.startsWith('staging-'))) {
+        expect(await readdir(join(repo.path, 'tmp', s))).not.toContain(`${treeSum}.dirtree`);
       }
     });
 
