@@ -1,8 +1,9 @@
 // The system calls Node lacks, through koffi: syncfs, extended attributes,
-// open-file-description locks, ioctl (FIFREEZE/FITHAW), getdents64 and statfs.
+// open-file-description locks, ioctl (FIFREEZE/FITHAW), getdents64, statfs and
+// linkat (naming O_TMPFILE files).
 // Linux x86_64/aarch64 glibc.
 
-import { closeSync, constants, openSync } from 'node:fs';
+import { closeSync, constants, openSync, statSync } from 'node:fs';
 import koffi from 'koffi';
 import { UpdaterError } from './errors.ts';
 
@@ -21,6 +22,7 @@ const c = {
   strerror: libc.func('const char *strerror(int errnum)'),
   getdents64: libc.func('long getdents64(int fd, _Out_ void *buf, size_t count)'),
   fstatfs: libc.func('int fstatfs(int fd, _Out_ void *buf)'),
+  linkat: libc.func('int linkat(int olddirfd, const char *oldpath, int newdirfd, const char *newpath, int flags)'),
 };
 
 const ERANGE = 34;
@@ -48,6 +50,53 @@ export function syncfsAsync(fd: number, what = `fd ${fd}`): Promise<void> {
       else resolve();
     });
   });
+}
+
+const O_TMPFILE = 0o20000000 | constants.O_DIRECTORY;
+const AT_FDCWD = -100;
+const AT_SYMLINK_FOLLOW = 0x400;
+const EEXIST = 17;
+/** Whether this process can create unnamed files and link them (null: not tried yet). */
+let unnamedFiles: boolean | null = null;
+
+/**
+ * Opens a new unnamed file in directory `dir` for writing (O_TMPFILE), to be given its
+ * name with linkUnnamed() once it is whole: a crash before that leaves nothing behind, and
+ * there is no temporary name to create and rename away. Null where the filesystem (or a
+ * missing /proc) does not allow it: the caller writes a temporary file and renames it.
+ */
+export function openUnnamed(dir: string, mode: number): number | null {
+  if (unnamedFiles === false) return null;
+  let fd: number;
+  try {
+    fd = openSync(dir, O_TMPFILE | constants.O_WRONLY, mode);
+  } catch (err) {
+    const code = (err as NodeJS.ErrnoException).code;
+    if (code === 'EOPNOTSUPP' || code === 'EISDIR' || code === 'EINVAL' || code === 'ENOTSUP') {
+      unnamedFiles = false;
+      return null;
+    }
+    throw err;
+  }
+  if (unnamedFiles === null) {
+    try {
+      unnamedFiles = statSync(`/proc/self/fd/${fd}`, { throwIfNoEntry: false }) !== undefined;
+    } catch {
+      unnamedFiles = false;
+    }
+    if (!unnamedFiles) {
+      closeSync(fd);
+      return null;
+    }
+  }
+  return fd;
+}
+
+/** Names a file opened by openUnnamed() `dest`; an existing `dest` is kept (true: it was linked). */
+export function linkUnnamed(fd: number, dest: string): boolean {
+  if (c.linkat(AT_FDCWD, `/proc/self/fd/${fd}`, AT_FDCWD, dest, AT_SYMLINK_FOLLOW) === 0) return true;
+  if (koffi.errno() === EEXIST) return false;
+  throw errnoError('linkat', dest);
 }
 
 /** Lists the xattr names of `path` (not following symlinks). Unsupported filesystems give []. */

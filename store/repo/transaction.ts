@@ -22,7 +22,7 @@ import {
 import { lockRepo, type LockOptions, type RepoLock } from './lock.ts';
 import { ObjectWriter } from './object-writer.ts';
 import type { Repo } from './repo.ts';
-import { applyMetaFd, writeObjectFile, type ObjectMeta, type ObjectWrite } from './write-object.ts';
+import { applyMetaFd, writeObjectFile, writeWholeFile, type ObjectMeta, type ObjectWrite } from './write-object.ts';
 
 /** A staged object's name: CHECKSUM.EXT. */
 const STAGED_NAME = /^[0-9a-f]{64}\.(file|filez|dirtree|dirmeta|commit|commitmeta)$/;
@@ -202,9 +202,8 @@ export class Transaction {
       throw new UpdaterError('STORE_OBJECT_CORRUPT', `object ${expected}.${kind}: computed checksum ${csum}`);
     }
     if (this.hasSync(csum, kind)) return csum;
-    const tmp = this.newTmp();
-    writeFileSync(tmp, bytes, { mode: 0o644 });
-    this.placeSync(tmp, csum, kind);
+    writeWholeFile(this.newTmp(), this.stagedPath(csum, kind), bytes, 0o644);
+    this.markStaged(csum, kind);
     this.stats.metadataWritten++;
     return csum;
   }

@@ -1,14 +1,15 @@
 // Writing one object file: the I/O half of staging a content object, given
 // exactly what to write and which metadata to set (Transaction decides that per
 // repo mode). Shared by the transaction's own thread and the writer threads of
-// ./object-writer.ts, so it imports nothing but node:fs, node:zlib, node:crypto, the
-// libc calls and the error type.
+// ./object-writer.ts, so it imports nothing but node:fs, node:path, node:zlib, node:crypto,
+// the libc calls and the error type.
 
 import { createHash } from 'node:crypto';
 import { deflateRawSync, inflateRawSync } from 'node:zlib';
-import { closeSync, fchmodSync, fchownSync, futimesSync, lchownSync, lutimesSync, openSync, renameSync, rmSync, symlinkSync, writeSync } from 'node:fs';
+import { closeSync, fchmodSync, fchownSync, futimesSync, lchownSync, lutimesSync, openSync, renameSync, rmSync, symlinkSync, writeFileSync, writeSync } from 'node:fs';
+import { dirname } from 'node:path';
 import { UpdaterError } from '../../common/errors.ts';
-import { fsetXattr, setXattr } from '../../common/libc.ts';
+import { fsetXattr, linkUnnamed, openUnnamed, setXattr } from '../../common/libc.ts';
 
 /** Metadata of an object file: ownership, permissions, xattrs, mtime 0. */
 export interface ObjectMeta {
@@ -58,10 +59,26 @@ export function applyMetaFd(fd: number, m: ObjectMeta, what: string): void {
   if (m.zeroMtime) futimesSync(fd, 0, 0);
 }
 
-/** Writes the object at `tmp`, then renames it to `dest`; on failure removes `tmp` and rethrows. */
+/**
+ * Writes the object and puts it at `dest` whole: an unnamed file (O_TMPFILE) linked to
+ * `dest` once written, or where that is not possible a file at `tmp` renamed to `dest`. On
+ * failure nothing is left behind and the error is rethrown.
+ */
 export function writeObjectFile(w: ObjectWrite): void {
   // Verified before anything is created.
   if (w.inflate !== undefined) w = { ...w, bytes: inflateVerified(w.bytes, w.inflate), inflate: undefined };
+  if (w.symlink === null) {
+    const fd = openUnnamed(dirname(w.dest), 0o600);
+    if (fd !== null) {
+      try {
+        writeContents(fd, w, w.dest);
+        linkUnnamed(fd, w.dest);
+      } finally {
+        closeSync(fd);
+      }
+      return;
+    }
+  }
   try {
     if (w.symlink !== null) {
       symlinkSync(w.symlink, w.tmp);
@@ -71,17 +88,7 @@ export function writeObjectFile(w: ObjectWrite): void {
     } else {
       const fd = openSync(w.tmp, 'wx', 0o600);
       try {
-        const writeAll = (b: Uint8Array): void => {
-          let off = 0;
-          while (off < b.length) off += writeSync(fd, b, off, b.length - off);
-        };
-        if (w.deflateAfter !== undefined) {
-          writeAll(w.deflateAfter);
-          writeAll(deflateRawSync(w.bytes, { level: 6 }));
-        } else {
-          writeAll(w.bytes);
-        }
-        applyMetaFd(fd, w, w.tmp);
+        writeContents(fd, w, w.tmp);
       } finally {
         closeSync(fd);
       }
@@ -90,5 +97,42 @@ export function writeObjectFile(w: ObjectWrite): void {
   } catch (err) {
     rmSync(w.tmp, { force: true });
     throw err;
+  }
+}
+
+function writeAll(fd: number, b: Uint8Array): void {
+  let off = 0;
+  while (off < b.length) off += writeSync(fd, b, off, b.length - off);
+}
+
+/** The bytes (deflated after a prefix for an archive object) and the metadata of a regular object file. */
+function writeContents(fd: number, w: ObjectWrite, what: string): void {
+  if (w.deflateAfter !== undefined) {
+    writeAll(fd, w.deflateAfter);
+    writeAll(fd, deflateRawSync(w.bytes, { level: 6 }));
+  } else {
+    writeAll(fd, w.bytes);
+  }
+  applyMetaFd(fd, w, what);
+}
+
+/** Writes a whole small file (a metadata object) at `dest` the same way: unnamed then linked, or `tmp` then renamed. */
+export function writeWholeFile(tmp: string, dest: string, bytes: Uint8Array, mode: number): void {
+  const fd = openUnnamed(dirname(dest), mode);
+  if (fd === null) {
+    try {
+      writeFileSync(tmp, bytes, { mode });
+      renameSync(tmp, dest);
+    } catch (err) {
+      rmSync(tmp, { force: true });
+      throw err;
+    }
+    return;
+  }
+  try {
+    writeAll(fd, bytes);
+    linkUnnamed(fd, dest);
+  } finally {
+    closeSync(fd);
   }
 }
