@@ -19,6 +19,8 @@ import { validateRef } from './refs.ts';
 export type RepoMode = 'bare' | 'bare-user' | 'bare-user-only' | 'archive';
 /** Entries (files plus subdirectories) the decoded-dirtree cache holds: ~100k, some 15 MB. */
 const DIRTREE_CACHE_ENTRIES = 100_000;
+/** Content objects up to this size are read with one synchronous call (readContentData). */
+const SYNC_READ_LIMIT = 4 * 1024 * 1024;
 
 export const REPO_MODES: readonly RepoMode[] = ['bare', 'bare-user', 'bare-user-only', 'archive'];
 
@@ -261,8 +263,10 @@ export class Repo {
   /** Reads a regular file object's data (inflating `.filez`). */
   async readContentData(info: ContentInfo): Promise<Buffer> {
     if (info.header.symlinkTarget) return Buffer.alloc(0);
-    if (this.mode !== 'archive') return readFile(info.path);
-    const raw = await readFile(info.path);
+    // Small objects read inline: a thread-pool round trip costs more than the read.
+    const small = info.size <= SYNC_READ_LIMIT;
+    if (this.mode !== 'archive') return small ? readFileSync(info.path) : readFile(info.path);
+    const raw = small ? readFileSync(info.path) : await readFile(info.path);
     const dataOffset = 8 + raw.readUInt32BE(0);
     let data: Buffer;
     try {
