@@ -1,6 +1,7 @@
 // The launcher and the bundle: bin/atomic runs dist/ while it matches the sources, falls back
 // to the sources as soon as one changes, and an install that ships only dist/ works on its
 // own, including the object writer's worker thread (a separate file in the bundle).
+import { writeFileSync } from 'node:fs';
 import { cp, mkdir, readFile, rm, symlink, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -66,10 +67,10 @@ describe('bundle and launcher', () => {
     await cp(join(build, 'dist'), join(dir, 'dist'), { recursive: true });
     expect((await runOk(atomic, ['--version'])).trim()).toBe('0.1.0');
 
-    // Past 1000 content objects a pull into a bare-user repo writes on the worker thread.
+    // Past 4000 content objects a pull into a bare-user repo writes on the worker thread.
     const tree = join(tmp, 'tree');
     await mkdir(join(tree, 'd'), { recursive: true });
-    for (let i = 0; i < 1200; i++) await writeFile(join(tree, 'd', `f${i}`), `file ${i}\n`);
+    for (let i = 0; i < 4200; i++) writeFileSync(join(tree, 'd', `f${i}`), `file ${i}\n`);
     const src = join(tmp, 'src');
     const dst = join(tmp, 'dst');
     await runOk(atomic, ['repo', 'init', '--repo', src, '--mode', 'archive']);
