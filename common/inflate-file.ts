@@ -10,7 +10,8 @@ import { createInflateRaw } from 'node:zlib';
  */
 export async function inflateFile(path: string, start: number, onChunk: (chunk: Buffer) => boolean | void): Promise<number> {
   const raw = createReadStream(path, { start, highWaterMark: 1 << 20 });
-  const inflate = createInflateRaw();
+  // Large output chunks: each one is a thread-pool round trip.
+  const inflate = createInflateRaw({ chunkSize: 256 * 1024 });
   raw.on('error', (e) => inflate.destroy(e));
   let n = 0;
   try {

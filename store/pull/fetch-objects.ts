@@ -294,6 +294,10 @@ export class ObjectFetcher {
       }
       let v: VerifiedContent;
       try {
+        if ('path' in got && this.d.tx.repo.mode !== 'archive' && await this.stageFilezFile(csum, got.path, from)) {
+          if (got.owned) await rm(got.path, { force: true });
+          return;
+        }
         v = 'bytes' in got ? verifyArchiveBytes(csum, got.bytes, from) : await verifyArchiveFile(csum, got.path, from);
       } catch (err) {
         if ('path' in got && got.owned) await rm(got.path, { force: true });
@@ -330,6 +334,31 @@ export class ObjectFetcher {
       throw err;
     }
     progress.contentBytesWritten += size;
+    return true;
+  }
+
+  /**
+   * Stages a `.filez` held in a file into a bare-mode repo in one pass (inflated, hashed and
+   * written together; see Transaction.writeContentFromFilezFile). Returns false, doing
+   * nothing, for a symlink (verified and written by the caller).
+   */
+  private async stageFilezFile(csum: string, path: string, from: string): Promise<boolean> {
+    let parsed;
+    try {
+      parsed = decodeArchivePrefix(await readHead(path), `object ${csum}.filez`);
+    } catch (err) {
+      throw corrupt(csum, 'filez', from, (err as Error).message, err);
+    }
+    const { header, size, dataOffset } = parsed;
+    if (isLinkMode(header.mode)) return false;
+    await this.d.space.reserve(size, `object ${csum}.file`);
+    try {
+      await this.d.tx.writeContentFromFilezFile(csum, path, header, size, dataOffset);
+    } catch (err) {
+      if (isUpdaterError(err, 'STORE_OBJECT_CORRUPT')) throw corrupt(csum, 'filez', from, err.message, err);
+      throw err;
+    }
+    this.d.progress.contentBytesWritten += size;
     return true;
   }
 
@@ -383,14 +412,16 @@ export class ObjectFetcher {
   }
 }
 
+/** The start of a `.filez` file: its length word and header (capped, so a hostile length cannot exhaust memory). */
 async function readHead(path: string): Promise<Buffer> {
   const fh = await open(path, 'r');
   try {
     const b = Buffer.alloc(8);
-    await fh.read(b, 0, 8, 0);
-    const h = Buffer.alloc(8 + b.readUInt32BE(0));
-    await fh.read(h, 0, h.length, 0);
-    return h;
+    const { bytesRead } = await fh.read(b, 0, 8, 0);
+    const want = bytesRead < 4 ? bytesRead : 8 + Math.min(b.readUInt32BE(0), 10 * 1024 * 1024);
+    const h = Buffer.alloc(want);
+    const got = await fh.read(h, 0, want, 0);
+    return h.subarray(0, got.bytesRead);
   } finally {
     await fh.close();
   }

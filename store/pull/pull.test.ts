@@ -309,6 +309,34 @@ describe('pull', () => {
       }
     });
 
+    it('a large object received into a file is verified as it is written: a corrupt one never enters, a later pull completes', async () => {
+      const csum = bigPath.replace(/^objects\/(..)\/(.{62})\.filez$/, '$1$2');
+      const faults = [
+        { fault: { kind: 'corrupt' as const, at: 1_500_000 }, says: 'computed checksum' },
+        { fault: { kind: 'truncate' as const, bytes: 2_000_000 }, says: 'compressed data is corrupt' },
+      ];
+      for (const { fault, says } of faults) {
+        const repo = await target('bare-user');
+        server.addFault({ match: bigPath, fault });
+        const e = await rejectionOf(pullRemote(repo, 'origin', { ...FAST, refs: ['os/main'], networkRetries: 0 }));
+        expect(e.code).toBe('PULL_OBJECT_CORRUPT');
+        expect(e.message).toContain(`object ${csum}.filez from ${server.url}${bigPath}`);
+        expect(e.message).toContain(says);
+        expect(await repo.hasObject(csum, 'file')).toBe(false);
+        for (const s of (await readdir(join(repo.path, 'tmp'))).filter((x) => x.startsWith('staging-'))) {
+          const staged = await readdir(join(repo.path, 'tmp', s));
+          expect(staged).not.toContain(`${csum}.file`);
+          expect(staged.filter((x) => x.startsWith('tmp-'))).toEqual([]);
+        }
+        await expectClean(repo);
+        server.clearFaults();
+        await pullRemote(repo, 'origin', { ...FAST, refs: ['os/main'] });
+        expect(await repo.readRef('origin:os/main')).toBe(v2);
+        await expectClean(repo);
+        expect(await readdir(join(repo.path, 'tmp', 'pull-partial'))).toEqual([]);
+      }
+    });
+
     it('a dirtree that hashes to its name but is malformed (a ".." entry) is refused and never staged', async () => {
       const bad = await Repo.init(join(tmp, `bad-tree-${n++}`), 'archive');
       const root = await src.loadCommit(v1);

@@ -11,18 +11,19 @@ import {
   readdirSync, readFileSync, renameSync, rmSync, statSync, symlinkSync, writeFileSync, writeSync,
 } from 'node:fs';
 import { copyFile, mkdir, open, readdir, readFile, rm } from 'node:fs/promises';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
 import { pipeline } from 'node:stream/promises';
 import { createDeflateRaw } from 'node:zlib';
 import { isErrno, isUpdaterError, UpdaterError } from '../../common/errors.ts';
-import { fsetXattr, setXattr, syncfs, syncfsAsync } from '../../common/libc.ts';
+import { inflateFile } from '../../common/inflate-file.ts';
+import { fsetXattr, linkUnnamed, openUnnamed, setXattr, syncfs, syncfsAsync } from '../../common/libc.ts';
 import {
   contentStreamPrefix, encodeArchivePrefix, encodeDirmeta, isLinkMode, sha256Hex, type FileHeader, type ObjectKind,
 } from '../objects/index.ts';
 import { lockRepo, type LockOptions, type RepoLock } from './lock.ts';
 import { ObjectWriter } from './object-writer.ts';
 import type { Repo } from './repo.ts';
-import { applyMetaFd, writeObjectFile, writeWholeFile, type ObjectMeta, type ObjectWrite } from './write-object.ts';
+import { applyMetaFd, writeAll, writeObjectFile, writeWholeFile, type ObjectMeta, type ObjectWrite } from './write-object.ts';
 
 /** A staged object's name: CHECKSUM.EXT. */
 const STAGED_NAME = /^[0-9a-f]{64}\.(file|filez|dirtree|dirmeta|commit|commitmeta)$/;
@@ -416,6 +417,58 @@ export class Transaction {
       resolve();
     }, resolve, true));
     if (failure !== null) throw failure;
+  }
+
+  /**
+   * Stages a fetched `.filez` object that was received into a file (a large download) into
+   * a bare-mode repo in one pass: inflated, hashed and written as it streams, and put in
+   * staging only once its size and checksum are right. Rejects with STORE_OBJECT_CORRUPT,
+   * nothing left behind and the transaction still usable, when the data does not verify.
+   */
+  async writeContentFromFilezFile(csum: string, path: string, header: FileHeader, size: number, dataOffset: number): Promise<void> {
+    if (this.repo.mode === 'archive' || isLinkMode(header.mode)) throw new UpdaterError('INTERNAL', `writeContentFromFilezFile: ${this.repo.mode} repository or symlink ${csum}`);
+    if (this.hasSync(csum, 'file')) return;
+    const w = this.planContentWrite(csum, header, null);
+    const unnamed = openUnnamed(dirname(w.dest), 0o600);
+    const fd = unnamed ?? openSync(w.tmp, 'wx', 0o600);
+    try {
+      const h = createHash('sha256').update(contentStreamPrefix(header));
+      let seen = 0;
+      let writeErr: unknown = null;
+      let n: number;
+      try {
+        n = await inflateFile(path, dataOffset, (chunk) => {
+          seen += chunk.length;
+          if (seen > size) return false;
+          h.update(chunk);
+          try {
+            writeAll(fd, chunk);
+          } catch (err) {
+            writeErr = err;
+            return false;
+          }
+          return true;
+        });
+      } catch (err) {
+        if (typeof (err as NodeJS.ErrnoException).errno === 'number' && !String((err as NodeJS.ErrnoException).code).startsWith('Z_')) throw err;
+        throw new UpdaterError('STORE_OBJECT_CORRUPT', `compressed data is corrupt (${(err as Error).message})`, { cause: err });
+      }
+      if (writeErr !== null) throw writeErr;
+      if (seen !== size) throw new UpdaterError('STORE_OBJECT_CORRUPT', seen > size ? `inflates to more than the ${size} bytes its header says` : `inflates to ${n} bytes, header says ${size}`);
+      const got = h.digest('hex');
+      if (got !== csum) throw new UpdaterError('STORE_OBJECT_CORRUPT', `computed checksum ${got}`);
+      applyMetaFd(fd, w, w.dest);
+      if (unnamed !== null) linkUnnamed(fd, w.dest);
+    } catch (err) {
+      closeSync(fd);
+      this.failed(w.tmp, csum, err);
+    }
+    closeSync(fd);
+    if (unnamed === null) renameSync(w.tmp, w.dest);
+    this.markStaged(csum, 'file');
+    this.stats.contentWritten++;
+    this.stats.contentBytesWritten += size;
+    this.noteWritten(size);
   }
 
   /**

@@ -100,7 +100,8 @@ export function writeObjectFile(w: ObjectWrite): void {
   }
 }
 
-function writeAll(fd: number, b: Uint8Array): void {
+/** Writes all of `b` at the descriptor's offset. */
+export function writeAll(fd: number, b: Uint8Array): void {
   let off = 0;
   while (off < b.length) off += writeSync(fd, b, off, b.length - off);
 }
