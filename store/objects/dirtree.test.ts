@@ -85,6 +85,18 @@ describe('dirtree decoding', () => {
     }), { numRuns: 3000 });
   });
 
+  it('refuses framing offsets wider than the size needs (a 255-byte tree with a byte appended)', () => {
+    const c = 'ab'.repeat(32);
+    // One file: name + NUL + 32-byte checksum + entry offset, array offset, tuple offset.
+    const t = { files: [{ name: 'x'.repeat(255 - 1 - 32 - 3), checksum: c }], dirs: [] };
+    const good = Buffer.from(encodeDirtree(t));
+    expect(good.length).toBe(255);
+    const bad = Buffer.concat([good, Buffer.of(0)]);
+    expect(() => decodeDirtreeGeneric(bad)).toThrow(/not in GVariant normal form/);
+    expect(() => decodeDirtree(bad)).toThrow(/tuple framing offset wider than its size needs/);
+    expect(() => diffDirtree(bad, null, 'object 12ab.dirtree')).toThrow(/^object 12ab\.dirtree: tuple framing offset wider/);
+  });
+
   it('names the object and the byte offset', () => {
     const good = Buffer.from(encodeDirtree({ files: [{ name: 'a', checksum: 'ab'.repeat(32) }], dirs: [] }));
     const bad = Buffer.from(good);

@@ -189,6 +189,17 @@ function readOffset(b: Uint8Array, at: number, w: number): number {
 }
 
 /**
+ * The size of a container in normal form whose elements take `body` bytes and which has
+ * `count` framing offsets: the offsets are as narrow as the total allows (GVariant's rule).
+ */
+function normalSize(body: number, count: number): number {
+  if (body + count <= 0xff) return body + count;
+  if (body + 2 * count <= 0xffff) return body + 2 * count;
+  if (body + 4 * count <= 0xffffffff) return body + 4 * count;
+  return body + 8 * count;
+}
+
+/**
  * Checks the framing of `(a(say)a(sayay))` in normal form and returns where its entries
  * are. Every element type has alignment 1, so normal form means: offsets of the minimal
  * width for their container's size, elements back to back with no gaps, each framing
@@ -207,6 +218,8 @@ function scanDirtree(b: Uint8Array, what: string): DirtreeLayout {
     const table = size - last;
     if (table % w !== 0) bad('GVARIANT_NOT_NORMAL', start + last, 'array framing table of the wrong size');
     const n = table / w;
+    // Offsets wider than the container needs (a byte added to a 255-byte one, say) frame the same elements, but not in normal form.
+    if (normalSize(last, n) !== size) bad('GVARIANT_NOT_NORMAL', start + last, 'array framing offsets wider than its size needs');
     const ends: number[] = [];
     let prev = 0;
     for (let i = 0; i < n; i++) {
@@ -232,6 +245,7 @@ function scanDirtree(b: Uint8Array, what: string): DirtreeLayout {
   const w = offsetWidth(n);
   const a1 = readOffset(b, n - w, w);
   if (a1 > n - w) bad('GVARIANT_MALFORMED', n - w, 'tuple framing offset out of range');
+  if (normalSize(n - w, 1) !== n) bad('GVARIANT_NOT_NORMAL', n - w, 'tuple framing offset wider than its size needs');
 
   const files: number[] = [];
   let s = 0;
@@ -239,6 +253,7 @@ function scanDirtree(b: Uint8Array, what: string): DirtreeLayout {
     const ew = offsetWidth(e - s);
     const nameEnd = s + readOffset(b, e - ew, ew);
     if (nameEnd > e - ew || e - s < ew + 1) bad('GVARIANT_MALFORMED', e - ew, 'file entry framing out of range');
+    if (normalSize(e - s - ew, 1) !== e - s) bad('GVARIANT_NOT_NORMAL', e - ew, 'file entry framing offset wider than its size needs');
     const nul = nameEndAt(s, nameEnd);
     checksumSize(s, nul, e - ew - nameEnd, 'checksum of file');
     files.push(s, nul);
@@ -249,6 +264,7 @@ function scanDirtree(b: Uint8Array, what: string): DirtreeLayout {
   for (const e of arrayEnds(a1, n - w)) {
     const ew = offsetWidth(e - s);
     if (e - s < 2 * ew + 1) bad('GVARIANT_MALFORMED', s, 'directory entry too small');
+    if (normalSize(e - s - 2 * ew, 2) !== e - s) bad('GVARIANT_NOT_NORMAL', e - 2 * ew, 'directory entry framing offsets wider than its size needs');
     const nameEnd = s + readOffset(b, e - ew, ew);
     const treeEnd = s + readOffset(b, e - 2 * ew, ew);
     if (nameEnd > treeEnd || treeEnd > e - 2 * ew) bad('GVARIANT_MALFORMED', e - 2 * ew, 'directory entry framing out of range');
