@@ -287,12 +287,15 @@ function readSmallFile(path: string, size: number): Buffer | null {
   const fd = openSync(path, 'r');
   try {
     let off = 0;
-    // Read one byte past the expected size to notice a file that grew.
+    // Read one byte past the expected size to notice a file that grew. A regular file's
+    // read returns less than asked only at its end, so a short read needs no second call.
     for (;;) {
-      const n = readSync(fd, scratch, off, size + 1 - off, off);
+      const want = size + 1 - off;
+      const n = readSync(fd, scratch, off, want, off);
       if (n === 0) break;
       off += n;
       if (off > size) return null;
+      if (n < want && off === size) break;
     }
     return scratch.subarray(0, off);
   } finally {

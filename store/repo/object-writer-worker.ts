@@ -7,8 +7,8 @@ import { setFlagsFromString } from 'node:v8';
 import { runInNewContext } from 'node:vm';
 import { parentPort, workerData } from 'node:worker_threads';
 import { UpdaterError } from '../../common/errors.ts';
-import type { WorkerFailure, WriteJob } from './object-writer.ts';
-import { writeObjectFile } from './write-object.ts';
+import type { WorkerFailure, WriteBatch } from './object-writer.ts';
+import { writeObjectFile, type ObjectWrite } from './write-object.ts';
 
 const ring = (workerData as { ring: SharedArrayBuffer }).ring;
 
@@ -20,23 +20,41 @@ const gc = runInNewContext('gc') as (o?: { type: 'minor' | 'major' }) => void;
 const COLLECT_EVERY = 8 * 1024 * 1024;
 let allocated = 0;
 
-parentPort!.on('message', (batch: WriteJob[]) => {
+parentPort!.on('message', (batch: WriteBatch) => {
   const done: Array<{ id: number; error?: WorkerFailure }> = [];
-  for (const job of batch) {
+  const flat = batch.flat;
+  for (let i = 0; i < flat.length;) {
+    const id = flat[i] as number;
+    const start = flat[i + 1] as number;
+    const size = flat[i + 2] as number;
+    const chmod = flat[i + 5] as number;
+    const uid = flat[i + 6] as number;
+    const nx = flat[i + 9] as number;
+    const xattrs: ObjectWrite['xattrs'] = [];
+    for (let k = 0; k < nx; k++) xattrs.push({ name: flat[i + 10 + 2 * k] as string, value: flat[i + 11 + 2 * k] as Uint8Array });
+    const w: ObjectWrite = {
+      tmp: flat[i + 3] as string,
+      dest: flat[i + 4] as string,
+      symlink: null,
+      bytes: new Uint8Array(ring, start, size),
+      chmod: chmod < 0 ? null : chmod,
+      owner: uid < 0 ? null : [uid, flat[i + 7] as number],
+      zeroMtime: flat[i + 8] === 1,
+      xattrs,
+    };
+    i += 10 + 2 * nx;
+    write(id, w, done);
+  }
+  for (const job of batch.jobs) {
     if ('renames' in job) {
       renameAll(job.renames);
       done.push({ id: job.id });
       continue;
     }
     const { id, w, ring: at } = job;
-    try {
-      writeObjectFile(at === null ? w : { ...w, bytes: new Uint8Array(ring, at[0], at[1]) });
-      done.push({ id });
+    if (write(id, at === null ? w : { ...w, bytes: new Uint8Array(ring, at[0], at[1]) }, done)) {
       if (w.inflate !== undefined) allocated += w.inflate.size;
       else if (w.deflateAfter !== undefined || at === null) allocated += at === null ? w.bytes.byteLength : at[1];
-    } catch (err) {
-      const e = err as NodeJS.ErrnoException;
-      done.push({ id, error: { message: e.message ?? String(err), code: e.code, errno: e.errno, syscall: e.syscall, path: e.path, updater: err instanceof UpdaterError } });
     }
   }
   parentPort!.postMessage(done);
@@ -45,6 +63,19 @@ parentPort!.on('message', (batch: WriteJob[]) => {
     gc({ type: 'minor' });
   }
 });
+
+/** Writes one object, recording its outcome in `done`; true when it was written. */
+function write(id: number, w: ObjectWrite, done: Array<{ id: number; error?: WorkerFailure }>): boolean {
+  try {
+    writeObjectFile(w);
+    done.push({ id });
+    return true;
+  } catch (err) {
+    const e = err as NodeJS.ErrnoException;
+    done.push({ id, error: { message: e.message ?? String(err), code: e.code, errno: e.errno, syscall: e.syscall, path: e.path, updater: err instanceof UpdaterError } });
+    return false;
+  }
+}
 
 /** Renames each file, creating a missing target directory; one that fails is left as it is. */
 function renameAll(renames: Array<[string, string]>): void {

@@ -130,7 +130,8 @@ export class Transaction {
   /** Where an object of this transaction is staged until commit(). */
   stagedPath(csum: string, kind: ObjectKind): string {
     const ext = kind === 'file' && this.repo.mode === 'archive' ? 'filez' : kind;
-    return join(this.staging, `${csum}.${ext}`);
+    // The staging path is already normal and checksums and kinds hold no slash: no join() per object.
+    return `${this.staging}/${csum}.${ext}`;
   }
 
   /** True when the object is in the repo or already staged. */
@@ -184,7 +185,7 @@ export class Transaction {
   }
 
   private newTmp(): string {
-    return join(this.staging, `tmp-${process.pid}-${this.tmpCounter++}`);
+    return `${this.staging}/tmp-${process.pid}-${this.tmpCounter++}`;
   }
 
   private placeSync(tmp: string, csum: string, kind: ObjectKind): void {
@@ -308,7 +309,7 @@ export class Transaction {
       return;
     }
     const objects = join(this.repo.path, 'objects');
-    this.writer.renameAll(names.map((n) => [join(this.staging, n), `${objects}/${n.slice(0, 2)}/${n.slice(2)}`]), () => {});
+    this.writer.renameAll(names.map((n) => [`${this.staging}/${n}`, `${objects}/${n.slice(0, 2)}/${n.slice(2)}`]), () => {});
   }
 
   private get doSync(): boolean {
@@ -616,11 +617,11 @@ export class Transaction {
           mkdirSync(target, { recursive: true });
           made.add(target);
         }
-        if (name.endsWith('.commit')) commits.push([from, join(target, name)]);
-        else renameSync(from, join(target, name));
+        if (name.endsWith('.commit')) commits.push([from, `${target}/${name}`]);
+        else renameSync(from, `${target}/${name}`);
       };
       for (const e of (await readdir(this.staging)).sort()) {
-        if (STAGED_NAME.test(e)) place(join(this.staging, e), e.slice(0, 2), e.slice(2));
+        if (STAGED_NAME.test(e)) place(`${this.staging}/${e}`, e.slice(0, 2), e.slice(2));
         else if (/^[0-9a-f]{2}$/.test(e)) for (const f of readdirSync(join(this.staging, e))) place(join(this.staging, e, f), e, f);
       }
       // Commits last: a commit object never becomes visible before the tree it names.
