@@ -17,7 +17,7 @@ import type { PullProgress } from './progress.ts';
 import type { SpaceGuard } from './space.ts';
 import { partialDir, readLocalMetadata, remoteObjectPath, stageArchiveObject } from './stage.ts';
 import type { Fetched, Transport } from './transport.ts';
-import { corrupt, verifyArchiveBytes, verifyArchiveFile, verifyMetadata, type MetaKind, type VerifiedContent } from './verify.ts';
+import { checkDeclaredSize, corrupt, verifyArchiveBytes, verifyArchiveFile, verifyMetadata, type MetaKind, type VerifiedContent } from './verify.ts';
 
 /**
  * A content object received into a partial file (large ones, tmp/pull-partial) is read back
@@ -324,6 +324,7 @@ export class ObjectFetcher {
     }
     const { header, size, dataOffset } = parsed;
     if (isLinkMode(header.mode) || size > IN_MEMORY_LIMIT) return false;
+    checkDeclaredSize(csum, size, bytes.length - dataOffset, from);
     await space.reserve(size, `object ${csum}.file`);
     try {
       await tx.writeContentFromFilez(csum, bytes, header, size, dataOffset);
@@ -351,6 +352,7 @@ export class ObjectFetcher {
     }
     const { header, size, dataOffset } = parsed;
     if (isLinkMode(header.mode)) return false;
+    checkDeclaredSize(csum, size, (await stat(path)).size - dataOffset, from);
     await this.d.space.reserve(size, `object ${csum}.file`);
     try {
       await this.d.tx.writeContentFromFilezFile(csum, path, header, size, dataOffset);

@@ -7,6 +7,7 @@ import { randomBytes } from 'node:crypto';
 import { mkdir, readdir, readFile, rm, stat, symlink, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
+import { deflateRawSync } from 'node:zlib';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { startFaultServer, type FaultServer } from '../../test-support/fault-server.ts';
 import { makeTmp, rejectionOf, removeTmp } from '../../test-support/index.ts';
@@ -14,7 +15,7 @@ import { commitDirectory } from '../commit-dir.ts';
 import { deltaIndexRelPath, deltaRelDir } from '../delta/index.ts';
 import { fsckRepo } from '../fsck.ts';
 import { serialize, variant } from '../gvariant/index.ts';
-import { DIRTREE_TYPE, encodeCommit, encodeSummary } from '../objects/index.ts';
+import { DIRTREE_TYPE, encodeArchivePrefix, encodeCommit, encodeSummary } from '../objects/index.ts';
 import { Repo } from '../repo/repo.ts';
 import { Transaction } from '../repo/transaction.ts';
 import { addRemote } from '../remote/index.ts';
@@ -335,6 +336,19 @@ describe('pull', () => {
         await expectClean(repo);
         expect(await readdir(join(repo.path, 'tmp', 'pull-partial'))).toEqual([]);
       }
+    });
+
+    it('a large object whose header claims more bytes than its data can hold is refused as corrupt, not for lack of room', async () => {
+      const csum = bigPath.replace(/^objects\/(..)\/(.{62})\.filez$/, '$1$2');
+      const body = Buffer.concat([encodeArchivePrefix({ uid: 0, gid: 0, mode: 0o100644, symlinkTarget: '', xattrs: [] }, 2 ** 50), deflateRawSync(randomBytes(1_500_000))]);
+      server.addFault({ match: bigPath, fault: { kind: 'replace', body } });
+      const repo = await target('bare-user');
+      const e = await rejectionOf(pullRemote(repo, 'origin', { ...FAST, refs: ['os/main'], networkRetries: 0 }));
+      expect(e.code).toBe('PULL_OBJECT_CORRUPT');
+      expect(e.message).toContain(`object ${csum}.filez from ${server.url}${bigPath}`);
+      expect(e.message).toContain(`header says ${2 ** 50} bytes`);
+      expect(await repo.hasObject(csum, 'file')).toBe(false);
+      await expectClean(repo);
     });
 
     it('a dirtree that hashes to its name but is malformed (a ".." entry) is refused and never staged', async () => {

@@ -112,3 +112,12 @@ export async function verifyArchiveFile(csum: string, path: string, from: string
   if (got !== csum) throw corrupt(csum, 'filez', from, `computed checksum ${got}`);
   return { header, size, data: null };
 }
+
+/**
+ * Refuses a `.filez` whose header claims more data than its `compressed` bytes can inflate
+ * to (deflate expands at most ~1032:1), before any room is reserved for that size: such an
+ * object is corrupt, not too large for the disk.
+ */
+export function checkDeclaredSize(csum: string, size: number, compressed: number, from: string): void {
+  if (size > Math.max(compressed, 0) * 1032 + 1024) throw corrupt(csum, 'filez', from, `header says ${size} bytes, more than ${compressed} compressed bytes can hold`);
+}
